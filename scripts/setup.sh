@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Set up preflab from nothing: a virtual environment in .venv with the CPU build of torch and the package.
+# Idempotent: a second run only checks what is there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export HF_HUB_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/python -m pip install --quiet --upgrade pip
+# torch==2.13.0 is the CPU build that lies on this machine's disk; any other request downloads CUDA.
+.venv/bin/python -m pip install --quiet "torch==2.13.0"
+.venv/bin/python -m pip install --quiet -e ".[test]"
