@@ -128,6 +128,8 @@ class ObjectiveSpec:
     requires: tuple = ()
     aliases: tuple = ()
     state: Optional[Callable[[], Any]] = None
+    param_check: Optional[Callable[[dict], Optional[str]]] = None
+    pair: bool = False
     summary: str = ""
 
     @property
@@ -194,14 +196,14 @@ class ObjectiveSpec:
             p = batch.prefs[pm]
             if ((p < 0) | (p > 1)).any():
                 raise BatchError(f"{self.name}: ScoreBatch.prefs must be probabilities in [0, 1]")
-        if self.data == "pairwise":
+        if self.pair:
             if batch.K != 2:
                 raise BatchError(
-                    f"{self.name} is pairwise and needs K=2 responses per prompt, got K={batch.K}; "
+                    f"{self.name} reads pairs and needs K=2 responses per prompt, got K={batch.K}; "
                     "for lists use a listwise objective (`preflab objectives --data listwise`)"
                 )
             if not mask.all():
-                raise BatchError(f"{self.name} is pairwise: ScoreBatch.mask must keep both responses of every pair")
+                raise BatchError(f"{self.name} reads pairs: ScoreBatch.mask must keep both responses of every pair")
             if batch.ranks is not None and (batch.ranks[:, 0] == batch.ranks[:, 1]).any():
                 row = int(torch.nonzero(batch.ranks[:, 0] == batch.ranks[:, 1])[0])
                 raise BatchError(f"{self.name}: pair {row} is a tie in ScoreBatch.ranks; drop ties or use a listwise objective")
@@ -216,7 +218,7 @@ def _live(batch: ScoreBatch, name: str, mask: torch.Tensor) -> torch.Tensor:
         return torch.ones_like(value, dtype=torch.bool)
     if name == "prefs":
         return mask[:, :, None] & mask[:, None, :]
-    if name.startswith("token") or name.endswith("token_logps") or name == "token_log_sq_mass":
+    if "token" in name:
         tm = batch.token_mask if batch.token_mask is not None else torch.ones_like(value, dtype=torch.bool)
         return tm & mask[:, :, None]
     if value.dim() == 3:
@@ -261,12 +263,16 @@ def register(
     requires: tuple = (),
     aliases: tuple = (),
     state: Optional[Callable[[], Any]] = None,
+    param_check: Optional[Callable[[dict], Optional[str]]] = None,
+    pair: Optional[bool] = None,
 ):
     """Register ``fn(batch, **hparams) -> ObjectiveOutput`` under ``name`` (and ``aliases``).
 
     ``requires`` lists the ScoreBatch fields it reads beyond ``policy_logps``; a tuple inside it means
     "one of these". ``state`` builds the mutable state of a stateful objective (BCO's running mean); the
-    function then receives it as ``state=``.
+    function then receives it as ``state=``. ``param_check(hparams)`` returns an error message when
+    hyperparameters that are each in range do not fit together (INPO's tau <= eta). ``pair`` says the
+    objective reads one (chosen, rejected) pair per prompt, K = 2 (default: ``data == "pairwise"``).
     """
     if data not in DATA_KINDS:
         raise ValueError(f"data must be one of {DATA_KINDS}, got {data!r}")
@@ -280,6 +286,7 @@ def register(
         spec = ObjectiveSpec(
             name=name, fn=fn, paper=paper, arxiv=arxiv, equation=equation, data=data, logp_scale=logp,
             params=dict(params or {}), requires=tuple(requires), aliases=tuple(aliases), state=state,
+            param_check=param_check, pair=(data == "pairwise") if pair is None else pair,
             summary=doc.splitlines()[0] if doc else "",
         )
         _REGISTRY[name] = spec
@@ -436,6 +443,9 @@ def _bind(spec: ObjectiveSpec, hparams: dict, validate: bool) -> Objective:
             valid = ", ".join(spec.params) or "none"
             raise ObjectiveError(f"{spec.name} has no hyperparameter '{key}'{hint} (it takes: {valid})")
         values[key] = spec.params[key].check(spec.name, key, value)
+    problem = spec.param_check(values) if spec.param_check else None
+    if problem:
+        raise ObjectiveError(f"{spec.name}: {problem}")
     return Objective(spec, values, validate=validate)
 
 
