@@ -23,7 +23,10 @@ from .registry import (
 )
 
 # Importing the families fills the registry, in the order `preflab objectives` lists them.
-from . import dpo, aot, fdivergence, reference_free, discovered, unpaired, listwise, nash, policy_gradient  # noqa: E402,F401  isort: skip
+from . import (  # noqa: E402,F401  isort: skip
+    dpo, aot, fdivergence, token_weighted, references, reward_aware, reference_free, discovered, unpaired,
+    listwise, nash, policy_gradient,
+)
 
 __all__ = [
     "ScoreBatch", "ObjectiveOutput", "BatchError", "ObjectiveError", "Param", "ObjectiveSpec", "Objective",

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .batch import ObjectiveOutput, ScoreBatch
-from .pairs import pair_logps, pair_logratios, reward_metrics
+from .pairs import chosen_rejected, pair_logps, pair_logratios, reward_metrics
 from .registry import Param, register
 
 BETA = Param(0.1, "inverse temperature of the implicit reward beta * log(pi/pi_ref)", "(0, inf)")
@@ -382,3 +382,32 @@ def sft(batch: ScoreBatch) -> ObjectiveOutput:
     return ObjectiveOutput(losses.mean(), losses, {"nll_loss": losses.detach().mean(),
                                                    "logps/chosen": avg_w.detach().mean(),
                                                    "logps/rejected": avg_l.detach().mean()})
+
+
+@register(
+    "h_dpo",
+    paper="Entropy Controllable Direct Preference Optimization",
+    arxiv="2411.07595",
+    equation="Sec. 3 (H-DPO loss: DPO with the policy's entropy weighted by alpha)",
+    data="pairwise",
+    logp="sum",
+    requires=REF,
+    params={"beta": BETA,
+            "alpha": Param(0.9, "entropy weight alpha: 1 is DPO, < 1 sharpens (mode-seeking), > 1 diversifies "
+                                "(0.9 is our default; the paper reports alpha < 1 helping accuracy)", "(0, inf)")},
+)
+def h_dpo(batch: ScoreBatch, *, beta: float, alpha: float) -> ObjectiveOutput:
+    """H-DPO: DPO whose KL regularizer has the policy entropy scaled by alpha, so the optimum is
+    pi* ∝ pi_ref^(1/alpha) exp(r / (alpha beta)), sharper than DPO's for alpha < 1.
+
+    Omura et al., arXiv 2411.07595, Sec. 3. Summed log-probs. With h_M = L_M(y_w) - L_M(y_l):
+
+        loss = -logsig(alpha beta h_theta - beta h_ref)
+
+    alpha = 1 is ``dpo``. The implicit reward logged is alpha beta L_theta - beta L_ref.
+    """
+    logp_w, logp_l = chosen_rejected(batch, batch.policy_logps)
+    ref_w, ref_l = chosen_rejected(batch, batch.ref_logps)
+    r_w, r_l = alpha * beta * logp_w - beta * ref_w, alpha * beta * logp_l - beta * ref_l
+    losses = -F.logsigmoid(r_w - r_l)
+    return ObjectiveOutput(losses.mean(), losses, reward_metrics(batch, r_w, r_l))

@@ -240,3 +240,131 @@ def dr_grpo(batch: ScoreBatch, *, epsilon: float, epsilon_high, beta: float, max
     L = max_completion_length if max_completion_length is not None else batch.token_logps.shape[-1]
     loss, per_example = _masked_sequences(mask, per_token.sum(-1) / L)
     return ObjectiveOutput(loss, per_example, _pg_metrics(batch, adv))
+
+
+@register(
+    "gpg",
+    paper="GPG: A Simple and Strong Reinforcement Learning Baseline for Model Reasoning",
+    arxiv="2504.02546",
+    equation="Eq. 5 (token-mean policy gradient) and Eq. 7 (alpha = B / (B - M))",
+    data="policy_gradient",
+    logp="sum",
+    requires=_TOKENS,
+    params={"scale_rewards": Param(False, "divide advantages by the group std (+1e-4); the paper's scripts do not"),
+            "adjust_gradient": Param(True, "multiply by alpha = B / (B - M), M samples in zero-variance groups")},
+)
+def gpg(batch: ScoreBatch, *, scale_rewards: bool, adjust_gradient: bool) -> ObjectiveOutput:
+    """GPG: the plain policy gradient with group-centred advantages: no ratio, no clipping, no KL, no critic.
+
+    Chu et al., arXiv 2504.02546, Eq. 5 and 7, following the official trainer. Per-token log-probs,
+    averaged over all completion tokens of the batch; groups whose rewards are all equal carry no signal,
+    and alpha rescales the gradient to the informative groups (alpha = 1 when none is informative):
+
+        A_k = r_k - mean(r)   (/ (std(r) + 1e-4) with scale_rewards)
+        loss = alpha * (-sum_{k,t} A_k log pi_theta(y_k,t)) / (number of completion tokens)
+    """
+    mask = batch.slot_mask()
+    rewards = batch.rewards.detach()
+    adv = rewards - group_mean(rewards, mask)
+    std = group_std(rewards, mask)
+    if scale_rewards:
+        adv = adv / (std + 1e-4)
+    tmask, logp, _ = _token_parts(batch)
+    valid = (std[:, 0] > 0).to(adv.dtype)
+    alpha = batch.B / valid.sum() if adjust_gradient and valid.sum() > 0 else torch.ones((), dtype=adv.dtype)
+    per_prompt = -(adv[:, :, None] * logp).sum((1, 2))
+    n_tokens = tmask.sum().clamp(min=1)
+    per_example = alpha * per_prompt * batch.B / n_tokens
+    metrics = _pg_metrics(batch, adv)
+    metrics["gpg/alpha"] = torch.as_tensor(alpha, dtype=adv.dtype).detach()
+    return ObjectiveOutput(per_example.mean(), per_example, metrics)
+
+
+@register(
+    "gvpo",
+    paper="GVPO: Group Variance Policy Optimization for Large Language Model Post-Training",
+    arxiv="2504.19599",
+    equation="Eq. 9, as the authors' verl recipe (gvpo_core_algos.py)",
+    data="policy_gradient",
+    logp="sum",
+    requires=("rewards",),
+    params={"beta": Param(0.1, "KL weight: the implicit reward is beta (L_theta - L_old)", "(0, inf)")},
+)
+def gvpo(batch: ScoreBatch, *, beta: float) -> ObjectiveOutput:
+    """GVPO: match the centred implicit rewards of a group to its centred true rewards (a weighted MSE
+    whose optimum is the KL-constrained reward maximizer).
+
+    Zhang et al., arXiv 2504.19599, following the authors' code. Summed log-probs; L_old are those of the
+    sampling policy (``old_token_logps`` summed, else the detached policy); the group mean of the implicit
+    rewards is detached, as the code computes it. For a group of k responses:
+
+        R_theta = beta (L_theta(y) - L_old(y))
+        loss = 1/(k - 1) sum_i 1/2 ((R_theta_i - mean(R_theta)) - (r_i - mean(r)))^2
+    """
+    mask = batch.slot_mask()
+    n = mask.sum(1)
+    if (n < 2).any():
+        raise BatchError("gvpo needs at least 2 samples per prompt")
+    implicit = beta * (batch.policy_logps - _old_sequence_logps(batch))
+    rewards = batch.rewards.detach()
+    residual = (implicit - group_mean(implicit.detach(), mask)) - (rewards - group_mean(rewards, mask))
+    sq = torch.where(mask, 0.5 * residual ** 2, torch.zeros_like(residual))
+    per_example = sq.sum(1) / (n - 1).to(sq.dtype)
+    return ObjectiveOutput(per_example.mean(), per_example, _pg_metrics(batch, rewards - group_mean(rewards, mask)))
+
+
+def beta_normalized_advantages(rewards: Tensor, mask: Tensor, r_min: float, r_max: float) -> tuple[Tensor, Tensor]:
+    """BNPO's advantages (r - p) / f_Beta(p; a, b) [B, K] and the Beta parameters (a, b).
+
+    Rewards are mapped to [0, 1]; p is each prompt's mean; a and b come from the method of moments over
+    the batch's p (population variance), softened to 1 + a/3 and 1 + b/3 and clamped at >= 1, as the
+    authors' code; the density is evaluated at p clipped to [1e-6, 1 - 1e-6] and its inverse capped at 1e6.
+    With fewer than two distinct p in the batch the moments are undefined and a = b = 1 (no reweighting).
+    """
+    r = (rewards - r_min) / (r_max - r_min)
+    p = group_mean(r, mask)[:, 0]
+    mean, var = p.mean(), p.var(unbiased=False)
+    if var > 0:
+        common = mean * (1 - mean) / var - 1
+        a = (1 + common * mean / 3).clamp(min=1.0)
+        b = (1 + common * (1 - mean) / 3).clamp(min=1.0)
+    else:
+        a = b = torch.ones((), dtype=r.dtype)
+    density = torch.distributions.Beta(a, b).log_prob(p.clamp(1e-6, 1 - 1e-6)).exp()
+    weight = (1.0 / density).clamp(0, 1e6)
+    return weight[:, None] * (r - p[:, None]), torch.stack([a, b])
+
+
+@register(
+    "bnpo",
+    paper="BNPO: Beta Normalization Policy Optimization",
+    arxiv="2506.02864",
+    equation="Eq. 8-10 (Beta-normalized advantage), as the authors' code",
+    data="policy_gradient",
+    logp="sum",
+    requires=_TOKENS,
+    params={**_CLIP,
+            "reward_min": Param(0.0, "reward mapped to 0 (binary rewards: 0)", "(-inf, inf)"),
+            "reward_max": Param(1.0, "reward mapped to 1 (binary rewards: 1)", "(-inf, inf)")},
+    param_check=lambda hp: None if hp["reward_max"] > hp["reward_min"] else "reward_max must exceed reward_min",
+)
+def bnpo(batch: ScoreBatch, *, epsilon: float, epsilon_high, beta: float, reward_min: float, reward_max: float) -> ObjectiveOutput:
+    """BNPO: GRPO's clipped surrogate with advantages normalized by a Beta density fitted to the batch's
+    per-prompt success rates, instead of the group std.
+
+    Xiao et al., arXiv 2506.02864, following ``changyi7231/BNPO`` (not TRL's ``loss_type="bnpo"``, which
+    is only a token normalization). Per-token log-probs, averaged over all tokens of the batch (verl's
+    "token-mean"):
+
+        A_k = (r_k - p) / f_Beta(p; a, b),   p = mean(r) of the prompt,   (a, b) from the batch (see
+        ``beta_normalized_advantages``);   l_t as in grpo;   loss = sum_{k,t} l_t / (number of tokens)
+    """
+    mask = batch.slot_mask()
+    if ((batch.rewards[mask] < reward_min) | (batch.rewards[mask] > reward_max)).any():
+        raise BatchError(f"bnpo: rewards must lie in [reward_min, reward_max] = [{reward_min}, {reward_max}]")
+    adv, ab = beta_normalized_advantages(batch.rewards.detach(), mask, reward_min, reward_max)
+    per_token, tmask = _grpo_tokens(batch, adv, epsilon, epsilon_high, beta, "bnpo")
+    per_example = per_token.sum((1, 2)) * batch.B / tmask.sum().clamp(min=1)
+    metrics = _pg_metrics(batch, adv)
+    metrics.update({"bnpo/a": ab[0], "bnpo/b": ab[1]})
+    return ObjectiveOutput(per_example.mean(), per_example, metrics)

@@ -109,3 +109,31 @@ def orpo(batch: ScoreBatch, *, beta: float) -> ObjectiveOutput:
     metrics.update({"nll_loss": (-avg_w).detach().mean(), "log_odds_ratio": ratio.detach().mean(),
                     "log_odds_chosen": log_odds.detach().mean()})
     return ObjectiveOutput(losses.mean(), losses, metrics)
+
+
+@register(
+    "asft",
+    paper="ASFT: Aligned Supervised Fine-Tuning through Absolute Likelihood",
+    arxiv="2409.10571",
+    equation="Sec. 3 (L_ASFT = L_SFT + lambda L_align)",
+    data="pairwise",
+    logp="mean",
+    requires=("lengths",),
+    params={"beta": Param(0.1, "lambda: weight of the absolute-likelihood alignment term (ORPO's default "
+                               "scale; the paper's value is not verified here)", "(0, inf)")},
+)
+def asft(batch: ScoreBatch, *, beta: float) -> ObjectiveOutput:
+    """ASFT: SFT plus a binary classification of each response's own odds, with no reference and no pairing
+    of the two terms (unlike ORPO's odds *ratio*).
+
+    Wang et al., arXiv 2409.10571, Sec. 3. Per-token **averaged** log-probs, p = exp(avg). Since
+    sig(log-odds(p)) = p, the alignment term is log p_w + log(1 - p_l):
+
+        loss = -avg_w - beta (logsig(logodds(y_w)) + logsig(-logodds(y_l))) = -avg_w - beta (avg_w + log(1 - exp(avg_l)))
+    """
+    avg_w, avg_l = pair_logps(batch, average=True)
+    align = avg_w + _log1mexp(avg_l)
+    losses = -avg_w - beta * align
+    metrics = reward_metrics(batch, beta * avg_w, beta * avg_l)
+    metrics["nll_loss"] = (-avg_w).detach().mean()
+    return ObjectiveOutput(losses.mean(), losses, metrics)

@@ -215,3 +215,63 @@ def simnpo(batch: ScoreBatch, *, beta: float, gamma: float) -> ObjectiveOutput:
     per_response = -(2 / beta) * F.logsigmoid(-beta * avg - gamma)
     loss, per_example = _response_mean(batch, per_response, _forget_set(batch))
     return ObjectiveOutput(loss, per_example, {"logps/rejected": avg.detach()[batch.slot_mask()].mean()})
+
+
+@register(
+    "d2o",
+    paper="Negating Negatives: Alignment with Human Negative Samples via Distributional Dispreference Optimization",
+    arxiv="2403.03419",
+    equation="Eq. 3",
+    data="unpaired",
+    logp="sum",
+    requires=("ref_logps", "labels"),
+    params={"beta": Param(0.1, "weight of the self-generated samples' mean log-ratio", "(0, inf)"),
+            "alpha": Param(0.1, "weight of the human negative's log-ratio", "(0, inf)")},
+)
+def d2o(batch: ScoreBatch, *, beta: float, alpha: float) -> ObjectiveOutput:
+    """D2O: learn from negatives only, contrasting each human-labelled negative with the distribution of
+    the model's own samples.
+
+    Duan et al., arXiv 2403.03419, Eq. 3. Summed log-probs. Per prompt, responses labelled +1 are the K
+    samples y_i ~ pi_ref, responses labelled -1 the human negatives y_l; both references are ``ref_logps``
+    (the paper's experiments use the SFT model for both). Several negatives average their losses:
+
+        loss = -logsig( (beta / K) sum_i rho(y_i) - alpha rho(y_l) )
+    """
+    mask = batch.slot_mask()
+    good, bad = mask & (batch.labels > 0), mask & (batch.labels < 0)
+    if not (good.any(1) & bad.any(1)).all():
+        raise BatchError("d2o needs, for every prompt, at least one self-generated sample (label +1) and one "
+                         "human negative (label -1)")
+    rho = batch.logratios()
+    zero = torch.zeros_like(rho)
+    sample_term = beta * torch.where(good, rho, zero).sum(1, keepdim=True) / good.sum(1, keepdim=True)
+    per_negative = -F.logsigmoid(sample_term - alpha * rho)
+    per_example = torch.where(bad, per_negative, zero).sum(1) / bad.sum(1)
+    metrics = {"rewards/samples": sample_term.detach().mean(), "rewards/rejected": (alpha * rho).detach()[bad].mean()}
+    return ObjectiveOutput(per_example.mean(), per_example, metrics)
+
+
+@register(
+    "dro",
+    paper="Offline Regularised Reinforcement Learning for Large Language Models Alignment",
+    arxiv="2405.19107",
+    equation="Eq. 6 (DRO-V squared loss)",
+    data="unpaired",
+    logp="sum",
+    requires=("ref_logps", "rewards", "values"),
+    params={"tau": Param(1.0, "KL regularization tau", "(0, inf)")},
+)
+def dro(batch: ScoreBatch, *, tau: float) -> ObjectiveOutput:
+    """DRO: single-trajectory feedback (x, y, r) fitted by a joint squared loss on the policy and a value V(x).
+
+    Richemond et al., arXiv 2405.19107, Eq. 6 (DRO-V); TRL's DRO-V trainer. Summed log-probs. ``values``
+    [B] is V(x) from a value head (trainable: the same loss trains it). Mean over present responses:
+
+        loss = 1/2 (r(x, y) - V(x) - tau * rho(y))^2
+    """
+    rho = batch.logratios()
+    delta = batch.rewards - batch.values[:, None] - tau * rho
+    loss, per_example = _response_mean(batch, 0.5 * delta ** 2)
+    return ObjectiveOutput(loss, per_example, {"value/mean": batch.values.detach().mean(),
+                                               "residual/mean": delta.detach()[batch.slot_mask()].mean()})
