@@ -154,6 +154,29 @@ class ScoreBatch:
             return (policy - ref) / self.lengths.clamp(min=1).to(policy.dtype)
         return policy - ref
 
+    def zero_absent(self) -> "ScoreBatch":
+        """A copy whose absent slots (``mask`` false) and padding positions (``token_mask`` false) hold 0.
+
+        Objectives receive batches through this, so a filler value (or a huge one) in an absent slot can
+        neither leak into a loss nor turn a gradient into NaN; the gradient there is exactly 0.
+        """
+        slot = None if self.mask is None or bool(self.mask.all()) else self.mask
+        tok = None if self.token_mask is None or bool(self.token_mask.all()) else self.token_mask
+        if slot is None and tok is None:
+            return self
+        changes = {}
+        for name, spec in [("policy_logps", "BK"), *_SHAPES.items()]:
+            value = getattr(self, name)
+            if value is None or name in ("mask", "token_mask") or not spec.startswith("BK"):
+                continue
+            keep = torch.ones((), dtype=torch.bool, device=value.device)
+            if slot is not None:
+                keep = slot[:, :, None] & slot[:, None, :] if spec == "BKK" else slot.view(*slot.shape, *([1] * (value.dim() - 2)))
+            if tok is not None and spec == "BKT":
+                keep = keep & tok
+            changes[name] = torch.where(keep, value, torch.zeros_like(value))
+        return self.replace(**changes)
+
     def replace(self, **changes) -> "ScoreBatch":
         """A copy with some fields changed (the batch itself is immutable)."""
         values = {f.name: getattr(self, f.name) for f in fields(self)}

@@ -112,9 +112,10 @@ def reinforce(batch: ScoreBatch, *, baseline: float, beta: float) -> ObjectiveOu
     """REINFORCE: the score-function gradient of the expected (KL-shaped) reward, whole sequences as actions.
 
     Williams (1992), Eq. 1; in the LLM setting of Ahmadian et al., arXiv 2402.14740, Sec. 3.1. Summed
-    log-probs. Advantages are detached:
+    log-probs. Advantages are detached; L_old are the sampling policy's log-probs (``old_token_logps``
+    summed, else sg(L_theta)):
 
-        A_k = r_k - beta sg(L_theta(y_k) - L_ref(y_k)) - b,   loss = -mean_k A_k L_theta(y_k)
+        A_k = r_k - beta (L_old(y_k) - L_ref(y_k)) - b,   loss = -mean_k A_k L_theta(y_k)
     """
     mask = batch.slot_mask()
     adv = _shaped_rewards(batch, beta, "reinforce") - baseline

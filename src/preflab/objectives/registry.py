@@ -180,12 +180,14 @@ class ObjectiveSpec:
                 continue
             if not value.is_floating_point():
                 raise BatchError(f"{self.name}: ScoreBatch.{name} must be floating point, got {value.dtype}")
-            live = _live(batch, name, mask)
-            if not torch.isfinite(value[live]).all():
-                bad = torch.nonzero(live & ~torch.isfinite(value))[0].tolist()
+            finite = torch.isfinite(value)
+            if not finite.all():
+                bad = torch.nonzero(~finite)[0].tolist()
                 raise BatchError(
-                    f"{self.name}: ScoreBatch.{name} has a non-finite value at index {bad}; "
-                    "check the log-prob computation (an empty completion or -inf logits) or the data"
+                    f"{self.name}: ScoreBatch.{name} has a non-finite value at index {bad}; check the log-prob "
+                    "computation (an empty completion, -inf logits) or the data. Masked slots and padding "
+                    "positions must hold a finite filler such as 0 (they are ignored, but NaN would poison "
+                    "gradients)"
                 )
         if batch.lengths is not None and (batch.lengths[mask] < 1).any():
             raise BatchError(f"{self.name}: ScoreBatch.lengths must be >= 1 for every response")
@@ -209,21 +211,6 @@ class ObjectiveSpec:
                 raise BatchError(f"{self.name}: pair {row} is a tie in ScoreBatch.ranks; drop ties or use a listwise objective")
         elif self.data == "listwise" and (mask.sum(dim=1) < 2).any():
             raise BatchError(f"{self.name} is listwise and needs at least 2 responses per prompt")
-
-
-def _live(batch: ScoreBatch, name: str, mask: torch.Tensor) -> torch.Tensor:
-    """Which entries of a field must be finite: those of responses that exist (and their tokens)."""
-    value = getattr(batch, name)
-    if value.dim() == 1:
-        return torch.ones_like(value, dtype=torch.bool)
-    if name == "prefs":
-        return mask[:, :, None] & mask[:, None, :]
-    if "token" in name:
-        tm = batch.token_mask if batch.token_mask is not None else torch.ones_like(value, dtype=torch.bool)
-        return tm & mask[:, :, None]
-    if value.dim() == 3:
-        return mask[:, :, None].expand_as(value)
-    return mask
 
 
 _FLOAT_FIELDS = ("policy_logps", "ref_logps", "rewards", "prefs", "opponent_logps", "token_logps",
@@ -362,6 +349,7 @@ class Objective(_Combinable):
     def __call__(self, batch: ScoreBatch) -> ObjectiveOutput:
         if self.validate:
             self.spec.check(batch)
+        batch = batch.zero_absent()
         if self.state is not None:
             return self.spec.fn(batch, state=self.state, **self.hparams)
         return self.spec.fn(batch, **self.hparams)

@@ -90,7 +90,8 @@ def ld_dpo(batch: ScoreBatch, *, beta: float, alpha: float) -> ObjectiveOutput:
     position = tmask.long().cumsum(-1)                     # 1-based position inside each completion
     length = tmask.sum(-1)                                  # [B, 2]
     shared = torch.minimum(length[:, 0], length[:, 1])[:, None, None]
-    weight = torch.where(position <= shared, 1.0, alpha).to(batch.token_logps.dtype) * tmask
+    ones = torch.ones_like(batch.token_logps)
+    weight = torch.where(position <= shared, ones, alpha * ones) * tmask
 
     def desensitized(tokens: Tensor) -> Tensor:
         return (torch.where(tmask, tokens, torch.zeros_like(tokens)) * weight).sum(-1)
