@@ -273,7 +273,8 @@ def online_ipo(batch: ScoreBatch, *, beta: float) -> ObjectiveOutput:
 def egpo(batch: ScoreBatch, *, beta: float) -> ObjectiveOutput:
     """EGPO's regression: the margin of y over y' onto their win-rate difference against fresh samples y''.
 
-    Zhou et al. (EGPO), following ``zhourunlong/EGPO`` ``extragradient_trainer.py``. Summed log-probs.
+    Zhou, Fazel and Du, arXiv 2503.08942, Sec. 5, following ``zhourunlong/EGPO``
+    ``extragradient_trainer.py``. Summed log-probs.
     Slots 0 and 1 hold y and y'; slots 2.. hold samples y'' ~ pi_theta (their mean win rates are used);
     with K = 2 the opponent is y' itself, so the target is (P(y > y') - 1/2) / beta: online IPO.
     The extragradient step itself is an optimizer rule (``preflab.online``), not part of the loss.

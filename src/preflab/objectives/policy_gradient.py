@@ -193,15 +193,15 @@ def _grpo_tokens(batch: ScoreBatch, adv: Tensor, epsilon: float, epsilon_high, b
     arxiv="2402.03300",
     equation="Eq. 3 (GRPO), as TRL loss_type='grpo'",
     data="policy_gradient",
-    logp="sum",
+    logp="mean",
     requires=_TOKENS,
     params={**_CLIP, "scale_rewards": Param(True, "divide advantages by the group's reward std (+1e-4)")},
 )
 def grpo(batch: ScoreBatch, *, epsilon: float, epsilon_high, beta: float, scale_rewards: bool) -> ObjectiveOutput:
     """GRPO: PPO's clipped surrogate per token with group-normalized advantages and a k3 KL penalty.
 
-    Shao et al., arXiv 2402.03300, Eq. 3; TRL ``GRPOTrainer`` with ``loss_type="grpo"``: each sequence's
-    token losses are averaged over its length, then sequences are averaged. Per-token log-probs:
+    Shao et al., arXiv 2402.03300, Eq. 3; TRL ``GRPOTrainer`` with ``loss_type="grpo"``: per-token
+    log-probs, each sequence's token losses averaged over its length, then sequences averaged:
 
         A_k = (r_k - mean(r)) / (std(r) + 1e-4)     (std unbiased, over the prompt's group)
         l_t = -min(q_t A, clip(q_t, 1 - eps, 1 + eps_high) A) + beta (exp(ref_t - logp_t) - (ref_t - logp_t) - 1)
@@ -231,7 +231,8 @@ def grpo(batch: ScoreBatch, *, epsilon: float, epsilon_high, beta: float, scale_
 def dr_grpo(batch: ScoreBatch, *, epsilon: float, epsilon_high, beta: float, max_completion_length) -> ObjectiveOutput:
     """Dr. GRPO: GRPO without its two biases: no std normalization, and a constant length normalizer.
 
-    Liu et al., arXiv 2503.20783, Eq. 3; TRL ``loss_type="dr_grpo"``. Per-token log-probs:
+    Liu et al., arXiv 2503.20783, Eq. 3; TRL ``loss_type="dr_grpo"``. Per-token log-probs, summed over each
+    sequence and divided by a constant (not by the sequence's length):
 
         A_k = r_k - mean(r),   loss = (1 / (N L_max)) sum_k sum_t l_t    (N sequences, l_t as in grpo)
     """
@@ -249,7 +250,7 @@ def dr_grpo(batch: ScoreBatch, *, epsilon: float, epsilon_high, beta: float, max
     arxiv="2504.02546",
     equation="Eq. 5 (token-mean policy gradient) and Eq. 7 (alpha = B / (B - M))",
     data="policy_gradient",
-    logp="sum",
+    logp="mean",
     requires=_TOKENS,
     params={"scale_rewards": Param(False, "divide advantages by the group std (+1e-4); the paper's scripts do not"),
             "adjust_gradient": Param(True, "multiply by alpha = B / (B - M), M samples in zero-variance groups")},
@@ -258,7 +259,7 @@ def gpg(batch: ScoreBatch, *, scale_rewards: bool, adjust_gradient: bool) -> Obj
     """GPG: the plain policy gradient with group-centred advantages: no ratio, no clipping, no KL, no critic.
 
     Chu et al., arXiv 2504.02546, Eq. 5 and 7, following the official trainer. Per-token log-probs,
-    averaged over all completion tokens of the batch; groups whose rewards are all equal carry no signal,
+    averaged over all completion tokens of the batch (not per sequence); groups whose rewards are all equal carry no signal,
     and alpha rescales the gradient to the informative groups (alpha = 1 when none is informative):
 
         A_k = r_k - mean(r)   (/ (std(r) + 1e-4) with scale_rewards)
@@ -342,7 +343,7 @@ def beta_normalized_advantages(rewards: Tensor, mask: Tensor, r_min: float, r_ma
     arxiv="2506.02864",
     equation="Eq. 8-10 (Beta-normalized advantage), as the authors' code",
     data="policy_gradient",
-    logp="sum",
+    logp="mean",
     requires=_TOKENS,
     params={**_CLIP,
             "reward_min": Param(0.0, "reward mapped to 0 (binary rewards: 0)", "(-inf, inf)"),
@@ -354,8 +355,8 @@ def bnpo(batch: ScoreBatch, *, epsilon: float, epsilon_high, beta: float, reward
     per-prompt success rates, instead of the group std.
 
     Xiao et al., arXiv 2506.02864, following ``changyi7231/BNPO`` (not TRL's ``loss_type="bnpo"``, which
-    is only a token normalization). Per-token log-probs, averaged over all tokens of the batch (verl's
-    "token-mean"):
+    is only a token normalization). Per-token log-probs, the token losses averaged over all tokens of the
+    batch (verl's "token-mean"):
 
         A_k = (r_k - p) / f_Beta(p; a, b),   p = mean(r) of the prompt,   (a, b) from the batch (see
         ``beta_normalized_advantages``);   l_t as in grpo;   loss = sum_{k,t} l_t / (number of tokens)

@@ -134,7 +134,8 @@ class ObjectiveSpec:
 
     @property
     def needs_reference(self) -> bool:
-        return "ref_logps" in self.requires
+        """Whether a reference model must be run: pi_ref, or further references (MRPO, Pre-DPO's guide)."""
+        return "ref_logps" in self.requires or "extra_ref_logps" in self.requires
 
     @property
     def needs_opponents(self) -> bool:
