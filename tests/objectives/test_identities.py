@@ -149,3 +149,12 @@ def test_discopop_tends_to_logistic_for_wrong_pairs_and_exponential_for_right_on
     out = get_objective("discopop", beta=0.05)(b).per_example   # z = +1 and -1: gate sig(+-20), 1 and 0 to 2e-9
     want = torch.tensor([math.exp(-1.0), math.log(1 + math.exp(1.0))], dtype=torch.float64)
     torch.testing.assert_close(out, want, rtol=0, atol=1e-8)
+
+
+def test_discopop_slope_at_zero_margin_is_positive():
+    """LRML's gate turns on fast (tau = 0.05): at z = 0 the loss *rises* with the margin,
+    dL/dz = g'(0) (e^0 + logsig(0)) + (1 - g) (-sig(0)) - g = 5 (1 - ln 2) - 3/4."""
+    pol = torch.tensor([[-10.0, -10.0]], dtype=torch.float64, requires_grad=True)
+    b = ScoreBatch(policy_logps=pol, ref_logps=torch.full((1, 2), -10.0, dtype=torch.float64))
+    get_objective("discopop", beta=1.0, tau=0.05)(b).loss.backward()
+    assert abs(pol.grad[0, 0].item() - (5 * (1 - math.log(2)) - 0.75)) < 1e-12
