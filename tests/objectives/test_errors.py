@@ -106,3 +106,14 @@ def test_batch_statistics_need_two_pairs():
     b = to_batch(make_fields(0, B=1, K=2))
     with pytest.raises(BatchError, match=r"aqfl uses batch statistics .* needs B >= 2"):
         get_objective("aqfl")(b)
+
+
+def test_optional_hyperparameters_are_typed():
+    with pytest.raises(ObjectiveError, match=r"mnpo: weights must be a list of finite numbers"):
+        get_objective("mnpo", weights="uniform")
+    with pytest.raises(ObjectiveError, match=r"dr_grpo: max_completion_length must be an integer"):
+        get_objective("dr_grpo", max_completion_length=7.5)
+    assert get_objective("dr_grpo", max_completion_length=8.0).hparams["max_completion_length"] == 8
+    assert get_objective("grpo", epsilon_high=None).hparams["epsilon_high"] is None
+    with pytest.raises(ObjectiveError, match=r"rso: loss='logistic' is not one of \['hinge', 'sigmoid'\]"):
+        get_objective("rso", loss="logistic")

@@ -87,9 +87,7 @@ def cdpo(batch: ScoreBatch, *, beta: float, label_smoothing: float) -> Objective
 
     eps = 0 is DPO. Unlike ``robust_dpo`` its minimizer is biased toward a finite margin.
     """
-    rho_w, rho_l = pair_logratios(batch)
-    losses = _smoothed_logistic(beta * (rho_w - rho_l), label_smoothing)
-    return _output(batch, losses, rho_w, rho_l, beta)
+    return dpo(batch, beta=beta, label_smoothing=label_smoothing)
 
 
 @register(

@@ -122,7 +122,7 @@ def inpo(batch: ScoreBatch, *, eta: float, tau: float, average_logps: bool, beta
     params={
         "eta": Param(0.0075, "step size eta; the target margin is 1/(2 eta)", "(0, inf)"),
         "ratio": Param(1 / 3, "r: weight of the reference against the opponents", "[0, 1]"),
-        "weights": Param(None, "weights w_j of the M opponents (normalized to lambda_j); None is uniform"),
+        "weights": Param(None, "weights w_j of the M opponents (normalized to lambda_j); None is uniform", kind=list),
         "average_logps": Param(True, "divide log-probs by lengths, as the released code does"),
         "beta": Param(10.0, "scale of the logged implicit rewards only (as the code)", "(0, inf)"),
     },

@@ -87,7 +87,7 @@ def _pg_metrics(batch: ScoreBatch, adv: Tensor) -> dict:
 
 _CLIP = {
     "epsilon": Param(0.2, "lower clip range of the importance ratio", "(0, 1)"),
-    "epsilon_high": Param(None, "upper clip range (DAPO's clip-higher); None is epsilon", "(0, inf)"),
+    "epsilon_high": Param(None, "upper clip range (DAPO's clip-higher); None is epsilon", "(0, inf)", kind=float),
     "beta": Param(0.0, "weight of the k3 KL penalty toward the reference (TRL's default 0; GRPO paper 0.04)", "[0, inf)"),
 }
 
@@ -226,7 +226,7 @@ def grpo(batch: ScoreBatch, *, epsilon: float, epsilon_high, beta: float, scale_
     logp="sum",
     requires=_TOKENS,
     params={**_CLIP, "max_completion_length": Param(None, "the constant normalizer L_max; None uses T, the token "
-                                                           "dimension of the batch", "[1, inf)")},
+                                                           "dimension of the batch", "[1, inf)", kind=int)},
 )
 def dr_grpo(batch: ScoreBatch, *, epsilon: float, epsilon_high, beta: float, max_completion_length) -> ObjectiveOutput:
     """Dr. GRPO: GRPO without its two biases: no std normalization, and a constant length normalizer.

@@ -55,13 +55,21 @@ class Param:
     """One hyperparameter: default, meaning, and the values it may take.
 
     ``range`` is an interval in plain notation (``"(0, inf)"``, ``"[0, 0.5)"``); ``choices`` a tuple.
-    A default of None means "off" (the objective says what None does) and is always allowed.
+    ``kind`` (float, int, bool, str or tuple of floats) is read from the default unless the default is
+    None, which means "off" (the objective says what None does) and is always allowed.
     """
 
     default: Any
     help: str
     range: Optional[str] = None
     choices: Optional[tuple] = None
+    kind: Optional[type] = None
+
+    def __post_init__(self):
+        if self.kind is None:
+            if self.default is None:
+                raise ValueError(f"Param({self.help!r}): a default of None needs an explicit kind")
+            object.__setattr__(self, "kind", list if isinstance(self.default, (list, tuple)) else type(self.default))
 
     def check(self, objective: str, name: str, value: Any) -> Any:
         if value is None and self.default is None:
@@ -70,30 +78,29 @@ class Param:
             if value not in self.choices:
                 raise ObjectiveError(f"{objective}: {name}={value!r} is not one of {list(self.choices)}")
             return value
-        if isinstance(self.default, bool):
+        if self.kind is bool:
             if not isinstance(value, bool):
                 raise ObjectiveError(f"{objective}: {name} must be true or false, got {value!r}")
             return value
-        if isinstance(self.default, (int, float)) or self.range is not None:
+        if self.kind in (int, float):
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ObjectiveError(f"{objective}: {name} must be a number, got {value!r}")
-            if isinstance(self.default, int) and not isinstance(self.default, bool):
-                if int(value) != value:
-                    raise ObjectiveError(f"{objective}: {name} must be an integer, got {value!r}")
-                value = int(value)
-            else:
-                value = float(value)
             if not math.isfinite(value):
                 raise ObjectiveError(f"{objective}: {name} must be finite, got {value!r}")
+            if self.kind is int and int(value) != value:
+                raise ObjectiveError(f"{objective}: {name} must be an integer, got {value!r}")
+            value = self.kind(value)
             if self.range is not None and not _in_interval(value, self.range):
                 raise ObjectiveError(f"{objective}: {name}={value!r} is out of range; it must lie in {self.range}")
             return value
-        if isinstance(self.default, (list, tuple)):
+        if self.kind is list:
             if not isinstance(value, (list, tuple)) or not all(
-                isinstance(v, (int, float)) and math.isfinite(v) for v in value
+                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value
             ):
                 raise ObjectiveError(f"{objective}: {name} must be a list of finite numbers, got {value!r}")
             return tuple(float(v) for v in value)
+        if not isinstance(value, self.kind):
+            raise ObjectiveError(f"{objective}: {name} must be a {self.kind.__name__}, got {value!r}")
         return value
 
 
