@@ -248,19 +248,21 @@ def dr_grpo(batch: ScoreBatch, *, epsilon: float, epsilon_high, beta: float, max
     "gpg",
     paper="GPG: A Simple and Strong Reinforcement Learning Baseline for Model Reasoning",
     arxiv="2504.02546",
-    equation="Eq. 5 (token-mean policy gradient) and Eq. 7 (alpha = B / (B - M))",
+    equation="Eq. 5 (token-mean policy gradient) and Eq. 7 (alpha = B / (B - M), per group as the code)",
     data="policy_gradient",
     logp="mean",
     requires=_TOKENS,
     params={"scale_rewards": Param(False, "divide advantages by the group std (+1e-4); the paper's scripts do not"),
-            "adjust_gradient": Param(True, "multiply by alpha = B / (B - M), M samples in zero-variance groups")},
+            "adjust_gradient": Param(True, "multiply by alpha = groups / groups with nonzero reward variance")},
 )
 def gpg(batch: ScoreBatch, *, scale_rewards: bool, adjust_gradient: bool) -> ObjectiveOutput:
     """GPG: the plain policy gradient with group-centred advantages: no ratio, no clipping, no KL, no critic.
 
     Chu et al., arXiv 2504.02546, Eq. 5 and 7, following the official trainer. Per-token log-probs,
-    averaged over all completion tokens of the batch (not per sequence); groups whose rewards are all equal carry no signal,
-    and alpha rescales the gradient to the informative groups (alpha = 1 when none is informative):
+    averaged over all completion tokens of the batch (not per sequence). Groups whose rewards are all
+    equal carry no signal; alpha rescales the gradient to the informative ones: the number of groups over
+    the number with nonzero reward variance, as the code computes it (the paper's B / (B - M) over
+    samples, equal for equal group sizes; alpha = 1 when no group is informative):
 
         A_k = r_k - mean(r)   (/ (std(r) + 1e-4) with scale_rewards)
         loss = alpha * (-sum_{k,t} A_k log pi_theta(y_k,t)) / (number of completion tokens)

@@ -182,21 +182,22 @@ class ObjectiveSpec:
         mask = batch.slot_mask()
         if not mask.any(dim=1).all():
             raise BatchError(f"{self.name}: ScoreBatch.mask leaves a prompt with no response")
-        for name in _FLOAT_FIELDS:
-            value = getattr(batch, name)
-            if value is None:
-                continue
+        floats = {n: getattr(batch, n) for n in _FLOAT_FIELDS if getattr(batch, n) is not None}
+        for name, value in floats.items():
             if not value.is_floating_point():
                 raise BatchError(f"{self.name}: ScoreBatch.{name} must be floating point, got {value.dtype}")
-            finite = torch.isfinite(value)
-            if not finite.all():
-                bad = torch.nonzero(~finite)[0].tolist()
-                raise BatchError(
-                    f"{self.name}: ScoreBatch.{name} has a non-finite value at index {bad}; check the log-prob "
-                    "computation (an empty completion, -inf logits) or the data. Masked slots and padding "
-                    "positions must hold a finite filler such as 0 (they are ignored, but NaN would poison "
-                    "gradients)"
-                )
+        # one device sync for all fields; the slow path below only runs to name the culprit
+        if not bool(torch.stack([torch.isfinite(v).all() for v in floats.values()]).all()):
+            for name, value in floats.items():
+                finite = torch.isfinite(value)
+                if not finite.all():
+                    bad = torch.nonzero(~finite)[0].tolist()
+                    raise BatchError(
+                        f"{self.name}: ScoreBatch.{name} has a non-finite value at index {bad}; check the "
+                        "log-prob computation (an empty completion, -inf logits) or the data. Masked slots and "
+                        "padding positions must hold a finite filler such as 0 (they are ignored, but NaN "
+                        "would poison gradients)"
+                    )
         if batch.lengths is not None and (batch.lengths[mask] < 1).any():
             raise BatchError(f"{self.name}: ScoreBatch.lengths must be >= 1 for every response")
         if batch.labels is not None and not (batch.labels[mask].abs() == 1).all():
