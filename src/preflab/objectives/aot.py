@@ -34,7 +34,7 @@ def _sorted_loss(batch: ScoreBatch, delta: Tensor, beta: float, label_smoothing:
     "aot",
     paper="Distributional Preference Alignment of LLMs via Optimal Transport",
     arxiv="2406.05882",
-    equation="Eq. 9 (AOT paired), as TRL loss_type='aot'",
+    equation="Sec. 3 (paired AOT), as TRL loss_type='aot'",
     data="pairwise",
     logp="sum",
     requires=REF,
@@ -43,7 +43,7 @@ def _sorted_loss(batch: ScoreBatch, delta: Tensor, beta: float, label_smoothing:
 def aot(batch: ScoreBatch, *, beta: float, label_smoothing: float) -> ObjectiveOutput:
     """AOT, paired: the sorted policy margins must dominate the sorted reference margins.
 
-    Melnyk et al., arXiv 2406.05882, Eq. 9; TRL ``loss_type="aot"``. Summed log-probs. With ``sort``
+    Melnyk et al., arXiv 2406.05882, Sec. 3 (paired); TRL ``loss_type="aot"``. Summed log-probs. With ``sort``
     over the batch dimension:
 
         delta = sort(L_theta(y_w) - L_theta(y_l)) - sort(L_ref(y_w) - L_ref(y_l))
@@ -60,7 +60,7 @@ def aot(batch: ScoreBatch, *, beta: float, label_smoothing: float) -> ObjectiveO
     aliases=("aot_pair",),
     paper="Distributional Preference Alignment of LLMs via Optimal Transport",
     arxiv="2406.05882",
-    equation="Eq. 8 (AOT unpaired), as TRL loss_type='aot_unpaired' (formerly 'aot_pair')",
+    equation="Sec. 3 (unpaired AOT), as TRL loss_type='aot_unpaired' (formerly 'aot_pair')",
     data="pairwise",
     logp="sum",
     requires=REF,
@@ -69,7 +69,7 @@ def aot(batch: ScoreBatch, *, beta: float, label_smoothing: float) -> ObjectiveO
 def aot_unpaired(batch: ScoreBatch, *, beta: float, label_smoothing: float) -> ObjectiveOutput:
     """AOT, unpaired: the sorted chosen log-ratios must dominate the sorted rejected log-ratios.
 
-    Melnyk et al., arXiv 2406.05882, Eq. 8; TRL ``loss_type="aot_unpaired"`` (named ``aot_pair`` in TRL
+    Melnyk et al., arXiv 2406.05882, Sec. 3 (unpaired); TRL ``loss_type="aot_unpaired"`` (named ``aot_pair`` in TRL
     before 0.20, kept here as an alias). Summed log-probs. Chosen and rejected are sorted separately,
     so the pairing inside the batch is ignored:
 

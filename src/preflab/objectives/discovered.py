@@ -1,4 +1,4 @@
-"""The losses DiscoPOP's LLM-driven search discovered (Lu et al., arXiv 2406.08414, Table 1, App. E).
+"""The losses DiscoPOP's LLM-driven search discovered (Lu et al., arXiv 2406.08414, Table 1 and appendix).
 
 Each follows the released code (``luchris429/DiscoPOP``, ``src/alignment/gpo.py``), constants included.
 Notation: ``rho = (L_theta(y_w) - L_theta(y_l)) - (L_ref(y_w) - L_ref(y_l))`` on **summed** log-probs,
@@ -58,11 +58,11 @@ def discopop(batch: ScoreBatch, *, beta: float, tau: float) -> ObjectiveOutput:
     return _output(batch, losses, rho_w, rho_l, beta)
 
 
-@register("padll", equation="App. E.2 (PADLL)", **_COMMON, params={"beta": _BETA})
+@register("padll", equation="Table 1 (PADLL); code in luchris429/DiscoPOP gpo.py", **_COMMON, params={"beta": _BETA})
 def padll(batch: ScoreBatch, *, beta: float) -> ObjectiveOutput:
     """PADLL (performance adaptive decay logistic loss): the logistic loss, halved on wrongly ordered pairs.
 
-    Lu et al., arXiv 2406.08414, App. E.2 (``performance_adaptive_decay_logistic_loss``). Summed log-probs.
+    Lu et al., arXiv 2406.08414, Table 1 (``performance_adaptive_decay_logistic_loss`` in the code). Summed log-probs.
 
         loss = 0.9 (1 - 0.5 [rho < 0]) (-logsig(beta * rho))
     """
@@ -72,11 +72,11 @@ def padll(batch: ScoreBatch, *, beta: float) -> ObjectiveOutput:
     return _output(batch, losses, rho_w, rho_l, beta)
 
 
-@register("cell", equation="App. E.2 (CELL)", **_COMMON, params={"beta": _BETA})
+@register("cell", equation="Table 1 (CELL); code in luchris429/DiscoPOP gpo.py", **_COMMON, params={"beta": _BETA})
 def cell(batch: ScoreBatch, *, beta: float) -> ObjectiveOutput:
     """CELL (combined exponential and logistic loss): the mean of the exponential and the logistic loss.
 
-    Lu et al., arXiv 2406.08414, App. E.2. Summed log-probs.
+    Lu et al., arXiv 2406.08414, Table 1 (the released code). Summed log-probs.
 
         loss = 0.5 exp(-beta * rho) + 0.5 (-logsig(beta * rho))
     """
@@ -86,12 +86,12 @@ def cell(batch: ScoreBatch, *, beta: float) -> ObjectiveOutput:
     return _output(batch, losses, rho_w, rho_l, beta)
 
 
-@register("pfl", equation="App. E.2 (PFL)", **_COMMON, params={"beta": _BETA})
+@register("pfl", equation="Table 1 (PFL); code in luchris429/DiscoPOP gpo.py", **_COMMON, params={"beta": _BETA})
 def pfl(batch: ScoreBatch, *, beta: float) -> ObjectiveOutput:
     """PFL (policy focused loss): a gentle logistic loss where the policy alone already ranks the pair
     right, a doubled hinge where it does not.
 
-    Lu et al., arXiv 2406.08414, App. E.2. Summed log-probs. The test looks at the policy's own
+    Lu et al., arXiv 2406.08414, Table 1 (the released code). Summed log-probs. The test looks at the policy's own
     log-probs, not the reference-adjusted margin (as the code):
 
         loss = -logsig(z) / 2   if L_theta(y_w) > L_theta(y_l)
@@ -104,11 +104,11 @@ def pfl(batch: ScoreBatch, *, beta: float) -> ObjectiveOutput:
     return _output(batch, losses, rho_w, rho_l, beta)
 
 
-@register("aqfl", equation="App. E.2 (AQFL)", **_COMMON, params={"beta": _BETA})
+@register("aqfl", equation="Table 1 (AQFL); code in luchris429/DiscoPOP gpo.py", **_COMMON, params={"beta": _BETA})
 def aqfl(batch: ScoreBatch, *, beta: float) -> ObjectiveOutput:
     """AQFL (adaptive quantile feedback loss): blends logistic and hinge by distance to a batch quantile.
 
-    Lu et al., arXiv 2406.08414, App. E.2. Summed log-probs; batch statistics (needs B >= 2):
+    Lu et al., arXiv 2406.08414, Table 1 (the released code). Summed log-probs; batch statistics (needs B >= 2):
 
         s = z / 0.05,   q = std(s) mean(sig(-s)),   q = q + 0.05 (sig(mean(s)) - q)
         g = sig(0.1 |s - q|),   loss = g (-logsig(z)) + (1 - g) relu(1 - z)
@@ -124,11 +124,11 @@ def aqfl(batch: ScoreBatch, *, beta: float) -> ObjectiveOutput:
     return _output(batch, losses, rho_w, rho_l, beta)
 
 
-@register("aql", equation="App. E.2 (AQL)", **_COMMON, params={"beta": _BETA})
+@register("aql", equation="Table 1 (AQL); code in luchris429/DiscoPOP gpo.py", **_COMMON, params={"beta": _BETA})
 def aql(batch: ScoreBatch, *, beta: float) -> ObjectiveOutput:
     """AQL (adaptive quantile loss): a per-example gate around a batch-moved quantile blends logistic and hinge.
 
-    Lu et al., arXiv 2406.08414, App. E.2. Summed log-probs; uses the batch mean:
+    Lu et al., arXiv 2406.08414, Table 1 (the released code). Summed log-probs; uses the batch mean:
 
         s = z / 0.05,   q = 0.5 + 0.01 (sig(mean(s)) - 0.5),   g = sig(-(s - q))
         loss = g (-logsig(z)) + (1 - g) relu(1 - z)
@@ -142,12 +142,12 @@ def aql(batch: ScoreBatch, *, beta: float) -> ObjectiveOutput:
     return _output(batch, losses, rho_w, rho_l, beta)
 
 
-@register("dbaql", equation="App. E.2 (DBAQL)", **_COMMON, params={"beta": _BETA})
+@register("dbaql", equation="Table 1 (DBAQL); code in luchris429/DiscoPOP gpo.py", **_COMMON, params={"beta": _BETA})
 def dbaql(batch: ScoreBatch, *, beta: float) -> ObjectiveOutput:
     """DBAQL (dynamic blended adaptive quantile loss): the batch variance blends a tempered logistic and
     a tempered exponential loss.
 
-    Lu et al., arXiv 2406.08414, App. E.2. Summed log-probs; batch statistics (needs B >= 2):
+    Lu et al., arXiv 2406.08414, Table 1 (the released code). Summed log-probs; batch statistics (needs B >= 2):
 
         c = sig(var(z / 0.05)),   loss = c (-logsig(z / 0.9)) + (1 - c) exp(-0.9 z)
     """

@@ -95,7 +95,7 @@ def cdpo(batch: ScoreBatch, *, beta: float, label_smoothing: float) -> Objective
     aliases=("robust",),
     paper="Provably Robust DPO: Aligning Language Models with Noisy Feedback",
     arxiv="2403.00409",
-    equation="Eq. 8",
+    equation="Sec. 3.1 (the rDPO loss)",
     data="pairwise",
     logp="sum",
     requires=REF,
@@ -104,7 +104,7 @@ def cdpo(batch: ScoreBatch, *, beta: float, label_smoothing: float) -> Objective
 def robust_dpo(batch: ScoreBatch, *, beta: float, label_smoothing: float) -> ObjectiveOutput:
     """rDPO: an unbiased estimate of the clean DPO loss under labels flipped with rate eps.
 
-    Chowdhury et al., arXiv 2403.00409, Eq. 8; TRL ``loss_type="robust"``. Summed log-probs.
+    Chowdhury et al., arXiv 2403.00409, Sec. 3.1; TRL ``loss_type="robust"``. Summed log-probs.
 
         loss = ((1 - eps) (-logsig(beta * rho)) - eps (-logsig(-beta * rho))) / (1 - 2 eps)
     """
@@ -166,7 +166,7 @@ def ipo_sum(batch: ScoreBatch, *, beta: float) -> ObjectiveOutput:
     aliases=("slic",),
     paper="SLiC-HF: Sequence Likelihood Calibration with Human Feedback",
     arxiv="2305.10425",
-    equation="Eq. 2 (calibration hinge), reference-normalized as in RSO arXiv 2309.06657 Eq. 9",
+    equation="Sec. 2 (calibration hinge), reference-normalized as RSO (arXiv 2309.06657) and TRL",
     data="pairwise",
     logp="sum",
     requires=REF,
@@ -175,8 +175,8 @@ def ipo_sum(batch: ScoreBatch, *, beta: float) -> ObjectiveOutput:
 def hinge(batch: ScoreBatch, *, beta: float) -> ObjectiveOutput:
     """SLiC's calibration hinge on the reference-normalized margin; TRL ``loss_type="hinge"``.
 
-    Zhao et al. (SLiC-HF), arXiv 2305.10425, Eq. 2, with the likelihoods normalized by the reference as
-    RSO (arXiv 2309.06657, Eq. 9) proposes and TRL implements. Summed log-probs. The margin delta of
+    Zhao et al. (SLiC-HF), arXiv 2305.10425, Sec. 2, with the likelihoods normalized by the reference as
+    RSO (arXiv 2309.06657, hinge-norm) proposes and TRL implements. Summed log-probs. The margin delta of
     SLiC is 1/beta here.
 
         loss = relu(1 - beta * rho)
@@ -219,7 +219,7 @@ def exo_pair(batch: ScoreBatch, *, beta: float, label_smoothing: float) -> Objec
     aliases=("nca",),
     paper="Noise Contrastive Alignment of Language Models with Explicit Rewards",
     arxiv="2402.05369",
-    equation="Eq. 9 (NCA, K = 2)",
+    equation="Sec. 4.1 (NCA with K = 2)",
     data="pairwise",
     logp="sum",
     requires=REF,
@@ -228,7 +228,7 @@ def exo_pair(batch: ScoreBatch, *, beta: float, label_smoothing: float) -> Objec
 def nca_pair(batch: ScoreBatch, *, beta: float) -> ObjectiveOutput:
     """NCA on pairs: raise the chosen response's absolute implicit reward, lower both relative ones.
 
-    Chen et al., arXiv 2402.05369, Eq. 9 with K = 2; TRL ``loss_type="nca_pair"``. Summed log-probs.
+    Chen et al., arXiv 2402.05369, Sec. 4.1 with K = 2; TRL ``loss_type="nca_pair"``. Summed log-probs.
 
         loss = -logsig(r_w) - 0.5 logsig(-r_w) - 0.5 logsig(-r_l),   r = beta * rho per response
     """
@@ -242,7 +242,7 @@ def nca_pair(batch: ScoreBatch, *, beta: float) -> ObjectiveOutput:
     "bco_pair",
     paper="Binary Classifier Optimization for Large Language Model Alignment",
     arxiv="2404.04656",
-    equation="Eq. 5 on pairs, without the reward shift (TRL >= 0.13)",
+    equation="Sec. 4 (BCO) on pairs, without the reward shift (TRL v1)",
     data="pairwise",
     logp="sum",
     requires=REF,
@@ -251,7 +251,7 @@ def nca_pair(batch: ScoreBatch, *, beta: float) -> ObjectiveOutput:
 def bco_pair(batch: ScoreBatch, *, beta: float) -> ObjectiveOutput:
     """BCO on pairs: each response classified alone, chosen as desirable and rejected as undesirable.
 
-    Jung et al., arXiv 2404.04656, Eq. 5, applied to the two halves of each pair, as TRL's current
+    Jung et al., arXiv 2404.04656, Sec. 4, applied to the two halves of each pair, as TRL's current
     ``loss_type="bco_pair"`` does (older TRL subtracted a running mean reward delta; that form is the
     unpaired ``bco`` here, so this name never changes its mathematics). Summed log-probs.
 
@@ -266,7 +266,7 @@ def bco_pair(batch: ScoreBatch, *, beta: float) -> ObjectiveOutput:
     "apo_zero",
     paper="Anchored Preference Optimization and Contrastive Revisions",
     arxiv="2408.06266",
-    equation="Eq. 6 (APO-zero)",
+    equation="Eq. 7 (APO-zero), as TRL cites it",
     data="pairwise",
     logp="sum",
     requires=REF,
@@ -275,7 +275,7 @@ def bco_pair(batch: ScoreBatch, *, beta: float) -> ObjectiveOutput:
 def apo_zero(batch: ScoreBatch, *, beta: float) -> ObjectiveOutput:
     """APO-zero: push the chosen likelihood up and the rejected one down, each against the anchor.
 
-    D'Oosterlinck et al., arXiv 2408.06266, Eq. 6; TRL ``loss_type="apo_zero"``. Summed log-probs. For
+    D'Oosterlinck et al., arXiv 2408.06266, Eq. 7; TRL ``loss_type="apo_zero"``. Summed log-probs. For
     chosen responses better than the model's own outputs.
 
         loss = (1 - sig(beta * rho_w)) + sig(beta * rho_l)
@@ -289,7 +289,7 @@ def apo_zero(batch: ScoreBatch, *, beta: float) -> ObjectiveOutput:
     "apo_down",
     paper="Anchored Preference Optimization and Contrastive Revisions",
     arxiv="2408.06266",
-    equation="Eq. 7 (APO-down)",
+    equation="Eq. 8 (APO-down), as TRL cites it",
     data="pairwise",
     logp="sum",
     requires=REF,
@@ -298,7 +298,7 @@ def apo_zero(batch: ScoreBatch, *, beta: float) -> ObjectiveOutput:
 def apo_down(batch: ScoreBatch, *, beta: float) -> ObjectiveOutput:
     """APO-down: lower both likelihoods, the rejected one more; for chosen responses worse than the model.
 
-    D'Oosterlinck et al., arXiv 2408.06266, Eq. 7; TRL ``loss_type="apo_down"``. Summed log-probs.
+    D'Oosterlinck et al., arXiv 2408.06266, Eq. 8; TRL ``loss_type="apo_down"``. Summed log-probs.
 
         loss = sig(beta * rho_w) + (1 - sig(beta * (rho_w - rho_l)))
     """
@@ -334,7 +334,7 @@ def sppo_hard(batch: ScoreBatch, *, beta: float) -> ObjectiveOutput:
     "rpo",
     paper="Iterative Reasoning Preference Optimization",
     arxiv="2404.19733",
-    equation="Eq. 1 (DPO + NLL)",
+    equation="the DPO + NLL loss (L_DPO+NLL), as TRL's rpo_alpha",
     data="pairwise",
     logp="sum",
     requires=REF + ("lengths",),
@@ -343,7 +343,7 @@ def sppo_hard(batch: ScoreBatch, *, beta: float) -> ObjectiveOutput:
 def rpo(batch: ScoreBatch, *, beta: float, alpha: float) -> ObjectiveOutput:
     """RPO: DPO plus the negative log-likelihood of the chosen response, normalized by its length.
 
-    Pang et al., arXiv 2404.19733, Eq. 1; TRL's ``rpo_alpha``. DPO term on summed log-probs, NLL term
+    Pang et al., arXiv 2404.19733 (the L_DPO+NLL loss); TRL's ``rpo_alpha``. DPO term on summed log-probs, NLL term
     per-token averaged per example (TRL averages over all chosen tokens of the batch instead, which
     weights long responses more; the paper's form is used here).
 
@@ -362,7 +362,7 @@ def rpo(batch: ScoreBatch, *, beta: float, alpha: float) -> ObjectiveOutput:
     aliases=("nll",),
     paper="Training language models to follow instructions with human feedback (SFT term)",
     arxiv="2203.02155",
-    equation="Sec. 3.5, supervised fine-tuning (token-level NLL)",
+    equation="supervised fine-tuning (token-level NLL), as TRL loss_type='sft'",
     data="pairwise",
     logp="mean",
     requires=("lengths",),
@@ -370,7 +370,7 @@ def rpo(batch: ScoreBatch, *, beta: float, alpha: float) -> ObjectiveOutput:
 def sft(batch: ScoreBatch) -> ObjectiveOutput:
     """SFT: the per-token negative log-likelihood of the chosen response; TRL ``loss_type="sft"``.
 
-    Ouyang et al., arXiv 2203.02155, Sec. 3.5. Per-token averaged log-probs. Composes with any pairwise
+    Ouyang et al., arXiv 2203.02155 (the SFT stage). Per-token averaged log-probs. Composes with any pairwise
     objective (``"dpo + sft"``).
 
         loss = -log pi_theta(y_w) / |y_w|
@@ -386,7 +386,7 @@ def sft(batch: ScoreBatch) -> ObjectiveOutput:
     "h_dpo",
     paper="Entropy Controllable Direct Preference Optimization",
     arxiv="2411.07595",
-    equation="Sec. 3 (H-DPO loss: DPO with the policy's entropy weighted by alpha)",
+    equation="the H-DPO loss (DPO with the policy's entropy weighted by alpha)",
     data="pairwise",
     logp="sum",
     requires=REF,
@@ -398,7 +398,7 @@ def h_dpo(batch: ScoreBatch, *, beta: float, alpha: float) -> ObjectiveOutput:
     """H-DPO: DPO whose KL regularizer has the policy entropy scaled by alpha, so the optimum is
     pi* ∝ pi_ref^(1/alpha) exp(r / (alpha beta)), sharper than DPO's for alpha < 1.
 
-    Omura et al., arXiv 2411.07595, Sec. 3. Summed log-probs. With h_M = L_M(y_w) - L_M(y_l):
+    Omura et al., arXiv 2411.07595 (the H-DPO loss, derived here from its objective). Summed log-probs. With h_M = L_M(y_w) - L_M(y_l):
 
         loss = -logsig(alpha beta h_theta - beta h_ref)
 

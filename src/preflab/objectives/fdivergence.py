@@ -2,7 +2,7 @@
 
 With ``u = pi_theta(y) / pi_ref(y)`` and the divergence's derivative ``f'``, the implicit reward becomes
 ``beta * f'(u)`` and the loss is ``-logsig(beta * (f'(u_w) - f'(u_l)))`` (Wang et al., arXiv 2309.16240,
-Eq. 11). The reverse KL (``f'(u) = log u + 1``) gives DPO. All forms use summed log-probs.
+the f-DPO loss). The reverse KL (``f'(u) = log u + 1``) gives DPO. All forms use summed log-probs.
 
 >>> import torch
 >>> from preflab.objectives import ScoreBatch, get_objective
@@ -40,7 +40,7 @@ def _fdpo(batch: ScoreBatch, beta: float, margin: Tensor, rho_w: Tensor, rho_l: 
     "fdpo_forward_kl",
     paper=_PAPER,
     arxiv="2309.16240",
-    equation="Eq. 11 with the forward KL, f'(u) = -1/u",
+    equation="the f-DPO loss with the forward KL, f'(u) = -1/u",
     data="pairwise",
     logp="sum",
     requires=REF,
@@ -49,7 +49,7 @@ def _fdpo(batch: ScoreBatch, beta: float, margin: Tensor, rho_w: Tensor, rho_l: 
 def fdpo_forward_kl(batch: ScoreBatch, *, beta: float) -> ObjectiveOutput:
     """f-DPO with the forward KL: the implicit reward is -beta / u, mass-covering.
 
-    Wang et al., arXiv 2309.16240, Eq. 11 with f(u) = -log u. Summed log-probs. Equal to ``fdpo_alpha``
+    Wang et al., arXiv 2309.16240, the f-DPO loss with f(u) = -log u. Summed log-probs. Equal to ``fdpo_alpha``
     at alpha = 1 (TRL's alpha-divergence default).
 
         loss = -logsig(beta * (exp(-rho_l) - exp(-rho_w)))
@@ -62,7 +62,7 @@ def fdpo_forward_kl(batch: ScoreBatch, *, beta: float) -> ObjectiveOutput:
     "fdpo_js",
     paper=_PAPER,
     arxiv="2309.16240",
-    equation="Eq. 11 with the Jensen-Shannon divergence, f'(u) = log(2u / (1 + u))",
+    equation="the f-DPO loss with the Jensen-Shannon divergence, f'(u) = log(2u / (1 + u))",
     data="pairwise",
     logp="sum",
     requires=REF,
@@ -71,7 +71,7 @@ def fdpo_forward_kl(batch: ScoreBatch, *, beta: float) -> ObjectiveOutput:
 def fdpo_js(batch: ScoreBatch, *, beta: float) -> ObjectiveOutput:
     """f-DPO with the Jensen-Shannon divergence; TRL ``f_divergence_type="js_divergence"``.
 
-    Wang et al., arXiv 2309.16240, Eq. 11. Summed log-probs. Since log(2u/(1+u)) = log 2 + rho -
+    Wang et al., arXiv 2309.16240, the f-DPO loss. Summed log-probs. Since log(2u/(1+u)) = log 2 + rho -
     softplus(rho):
 
         loss = -logsig(beta * (rho_w - rho_l - softplus(rho_w) + softplus(rho_l)))
@@ -85,7 +85,7 @@ def fdpo_js(batch: ScoreBatch, *, beta: float) -> ObjectiveOutput:
     "fdpo_alpha",
     paper=_PAPER,
     arxiv="2309.16240",
-    equation="Eq. 11 with the alpha-divergence, f'(u) = (1 - u^-alpha) / alpha",
+    equation="the f-DPO loss with the alpha-divergence, f'(u) = (1 - u^-alpha) / alpha",
     data="pairwise",
     logp="sum",
     requires=REF,
@@ -95,7 +95,7 @@ def fdpo_js(batch: ScoreBatch, *, beta: float) -> ObjectiveOutput:
 def fdpo_alpha(batch: ScoreBatch, *, beta: float, alpha: float) -> ObjectiveOutput:
     """f-DPO with the alpha-divergence; TRL ``f_divergence_type="alpha_divergence"``.
 
-    Wang et al., arXiv 2309.16240, Eq. 11. Summed log-probs. Exponents are capped as TRL's ``cap_exp``.
+    Wang et al., arXiv 2309.16240, the f-DPO loss. Summed log-probs. Exponents are capped as TRL's ``cap_exp``.
 
         loss = -logsig(beta * (exp(-alpha rho_l) - exp(-alpha rho_w)) / alpha)
     """

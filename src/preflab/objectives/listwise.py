@@ -185,7 +185,7 @@ def listnet(batch: ScoreBatch, *, beta: float, target: str) -> ObjectiveOutput:
     aliases=("swepo",),
     paper="Multi-Preference Optimization: Generalizing DPO via Set-Level Contrasts",
     arxiv="2412.04628",
-    equation="Sec. 3 (set-level contrast with deviation-based weights)",
+    equation="the weighted set-level contrast (MPO, formerly SWEPO)",
     data="listwise",
     logp="sum",
     requires=("ref_logps", "rewards"),
@@ -196,7 +196,7 @@ def listnet(batch: ScoreBatch, *, beta: float, target: str) -> ObjectiveOutput:
 def mpo(batch: ScoreBatch, *, beta: float, alpha: float) -> ObjectiveOutput:
     """MPO (SWEPO): raise the weighted probability mass of the above-average responses against all responses.
 
-    Gupta et al., arXiv 2412.04628, Sec. 3. Summed log-probs. Responses with reward above the prompt's mean
+    Gupta et al., arXiv 2412.04628. Summed log-probs. Responses with reward above the prompt's mean
     form the positive set Y+, the others Y-; each response is weighted by its absolute deviation from the
     mean, so far-from-average responses count more (the paper's weights exp(alpha dS); the form for the
     negative set follows our reading of the paper):

@@ -236,7 +236,7 @@ def dno(batch: ScoreBatch, *, beta: float, hard: bool, margin: float) -> Objecti
     "online_ipo",
     paper="Human Alignment of Large Language Models through Online Preference Optimisation",
     arxiv="2403.08635",
-    equation="Sec. 4 (online IPO), soft preference target",
+    equation="the online IPO loss, soft preference target",
     data="online",
     logp="sum",
     pair=True,
@@ -246,7 +246,7 @@ def dno(batch: ScoreBatch, *, beta: float, hard: bool, margin: float) -> Objecti
 def online_ipo(batch: ScoreBatch, *, beta: float) -> ObjectiveOutput:
     """Online IPO: two samples from the policy, their log-ratio margin regressed onto the judged preference.
 
-    Calandriello et al., arXiv 2403.08635, Sec. 4 (equivalent to IPO-MD / Nash-MD forms). Summed
+    Calandriello et al., arXiv 2403.08635 (online IPO, equivalent to IPO-MD / Nash-MD forms). Summed
     log-probs. Slots 0 and 1 are y, y' ~ pi_theta; p = ``prefs[:, 0, 1]`` = P(y > y'):
 
         loss = (rho_0 - rho_1 - (p - 1/2) / beta)^2
@@ -264,7 +264,7 @@ def online_ipo(batch: ScoreBatch, *, beta: float) -> ObjectiveOutput:
     "egpo",
     paper="Extragradient Preference Optimization (EGPO): Beyond Last-Iterate Convergence for Nash Learning from Human Feedback",
     arxiv="2503.08942",
-    equation="Sec. 5 loss, as zhourunlong/EGPO lms/trainers/extragradient_trainer.py",
+    equation="the online-IPO form of the extragradient update, as zhourunlong/EGPO lms/trainers/extragradient_trainer.py",
     data="online",
     logp="sum",
     requires=("ref_logps", "prefs"),
@@ -273,7 +273,7 @@ def online_ipo(batch: ScoreBatch, *, beta: float) -> ObjectiveOutput:
 def egpo(batch: ScoreBatch, *, beta: float) -> ObjectiveOutput:
     """EGPO's regression: the margin of y over y' onto their win-rate difference against fresh samples y''.
 
-    Zhou, Fazel and Du, arXiv 2503.08942, Sec. 5, following ``zhourunlong/EGPO``
+    Zhou, Fazel and Du, arXiv 2503.08942 (the online-IPO form of EGPO), following ``zhourunlong/EGPO``
     ``extragradient_trainer.py``. Summed log-probs.
     Slots 0 and 1 hold y and y'; slots 2.. hold samples y'' ~ pi_theta (their mean win rates are used);
     with K = 2 the opponent is y' itself, so the target is (P(y > y') - 1/2) / beta: online IPO.
@@ -301,7 +301,7 @@ def egpo(batch: ScoreBatch, *, beta: float) -> ObjectiveOutput:
     "nash_md",
     paper="Nash Learning from Human Feedback",
     arxiv="2312.00886",
-    equation="Sec. 7 (Nash-MD-PG), as TRL nash_md_trainer.py",
+    equation="Nash-MD-PG, as TRL nash_md_trainer.py",
     data="online",
     logp="sum",
     pair=True,
@@ -311,7 +311,7 @@ def egpo(batch: ScoreBatch, *, beta: float) -> ObjectiveOutput:
 def nash_md(batch: ScoreBatch, *, beta: float) -> ObjectiveOutput:
     """Nash-MD policy gradient: REINFORCE on the judged preference of y ~ pi_theta over y' ~ the mixture.
 
-    Munos et al., arXiv 2312.00886, Sec. 7, in TRL's ``NashMDTrainer`` form. Summed per-token log-probs of
+    Munos et al., arXiv 2312.00886 (Nash-MD-PG), in TRL's ``NashMDTrainer`` form. Summed per-token log-probs of
     slot 0 (y ~ pi_theta); slot 1 holds y' from the geometric mixture pi_theta^(1-m) pi_ref^m and only
     enters through p = ``prefs[:, 0, 1]``. The KL term is TRL's per-token estimator:
 

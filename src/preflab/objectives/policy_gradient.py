@@ -101,7 +101,7 @@ _CLIP = {
     "reinforce",
     paper="Simple Statistical Gradient-Following Algorithms for Connectionist Reinforcement Learning",
     arxiv="2402.14740",
-    equation="Williams (1992), Eq. 1; as revisited by Ahmadian et al. arXiv 2402.14740, Sec. 3.1",
+    equation="REINFORCE (Williams 1992), in the LLM form of Ahmadian et al.",
     data="policy_gradient",
     logp="sum",
     requires=("rewards",),
@@ -111,7 +111,7 @@ _CLIP = {
 def reinforce(batch: ScoreBatch, *, baseline: float, beta: float) -> ObjectiveOutput:
     """REINFORCE: the score-function gradient of the expected (KL-shaped) reward, whole sequences as actions.
 
-    Williams (1992), Eq. 1; in the LLM setting of Ahmadian et al., arXiv 2402.14740, Sec. 3.1. Summed
+    Williams (1992); in the LLM setting of Ahmadian et al., arXiv 2402.14740. Summed
     log-probs. Advantages are detached; L_old are the sampling policy's log-probs (``old_token_logps``
     summed, else sg(L_theta)):
 
@@ -145,7 +145,7 @@ def _old_sequence_logps(batch: ScoreBatch) -> Tensor:
     "rloo",
     paper="Back to Basics: Revisiting REINFORCE Style Optimization for Learning from Human Feedback in LLMs",
     arxiv="2402.14740",
-    equation="Eq. 6 (RLOO), with TRL's clipped sequence ratio",
+    equation="the RLOO estimator, with TRL's clipped sequence ratio",
     data="policy_gradient",
     logp="sum",
     requires=("rewards", "ref_logps"),
@@ -155,7 +155,7 @@ def _old_sequence_logps(batch: ScoreBatch) -> Tensor:
 def rloo(batch: ScoreBatch, *, beta: float, epsilon: float) -> ObjectiveOutput:
     """RLOO: REINFORCE with each sample's baseline the mean reward of the prompt's other samples.
 
-    Ahmadian et al., arXiv 2402.14740, Eq. 6; TRL ``RLOOTrainer``. Summed log-probs; the KL toward the
+    Ahmadian et al., arXiv 2402.14740 (RLOO); TRL ``RLOOTrainer``. Summed log-probs; the KL toward the
     reference is a penalty in the reward; the ratio to the sampling policy is clipped as in TRL (it is 1
     on-policy, where this is plain RLOO). Needs >= 2 samples per prompt:
 
@@ -221,7 +221,7 @@ def grpo(batch: ScoreBatch, *, epsilon: float, epsilon_high, beta: float, scale_
     "dr_grpo",
     paper="Understanding R1-Zero-Like Training: A Critical Perspective",
     arxiv="2503.20783",
-    equation="Eq. 3 (Dr. GRPO), as TRL loss_type='dr_grpo'",
+    equation="the Dr. GRPO objective, as TRL loss_type='dr_grpo'",
     data="policy_gradient",
     logp="sum",
     requires=_TOKENS,
@@ -231,7 +231,7 @@ def grpo(batch: ScoreBatch, *, epsilon: float, epsilon_high, beta: float, scale_
 def dr_grpo(batch: ScoreBatch, *, epsilon: float, epsilon_high, beta: float, max_completion_length) -> ObjectiveOutput:
     """Dr. GRPO: GRPO without its two biases: no std normalization, and a constant length normalizer.
 
-    Liu et al., arXiv 2503.20783, Eq. 3; TRL ``loss_type="dr_grpo"``. Per-token log-probs, summed over each
+    Liu et al., arXiv 2503.20783 (Dr. GRPO); TRL ``loss_type="dr_grpo"``. Per-token log-probs, summed over each
     sequence and divided by a constant (not by the sequence's length):
 
         A_k = r_k - mean(r),   loss = (1 / (N L_max)) sum_k sum_t l_t    (N sequences, l_t as in grpo)
@@ -288,7 +288,7 @@ def gpg(batch: ScoreBatch, *, scale_rewards: bool, adjust_gradient: bool) -> Obj
     "gvpo",
     paper="GVPO: Group Variance Policy Optimization for Large Language Model Post-Training",
     arxiv="2504.19599",
-    equation="Eq. 9, as the authors' verl recipe (gvpo_core_algos.py)",
+    equation="the GVPO loss, as the authors' verl recipe (gvpo_core_algos.py)",
     data="policy_gradient",
     logp="sum",
     requires=("rewards",),
@@ -343,7 +343,7 @@ def beta_normalized_advantages(rewards: Tensor, mask: Tensor, r_min: float, r_ma
     "bnpo",
     paper="BNPO: Beta Normalization Policy Optimization",
     arxiv="2506.02864",
-    equation="Eq. 8-10 (Beta-normalized advantage), as the authors' code",
+    equation="the Beta-normalized advantage, as the authors' code (changyi7231/BNPO)",
     data="policy_gradient",
     logp="mean",
     requires=_TOKENS,

@@ -56,7 +56,7 @@ def simpo(batch: ScoreBatch, *, beta: float, gamma_beta_ratio: float, label_smoo
     "cpo",
     paper="Contrastive Preference Optimization: Pushing the Boundaries of LLM Performance in Machine Translation",
     arxiv="2401.08417",
-    equation="Eq. 8 (L_prefer + L_NLL)",
+    equation="L_prefer + L_NLL, as TRL CPOTrainer",
     data="pairwise",
     logp="sum",
     requires=("lengths",),
@@ -68,7 +68,7 @@ def simpo(batch: ScoreBatch, *, beta: float, gamma_beta_ratio: float, label_smoo
 def cpo(batch: ScoreBatch, *, beta: float, alpha: float) -> ObjectiveOutput:
     """CPO: DPO with the reference dropped (a uniform reference), plus a behaviour-cloning NLL.
 
-    Xu et al., arXiv 2401.08417, Eq. 8; TRL ``CPOTrainer`` with ``loss_type="sigmoid"``. Summed log-probs
+    Xu et al., arXiv 2401.08417 (L_prefer + L_NLL); TRL ``CPOTrainer`` with ``loss_type="sigmoid"``. Summed log-probs
     in the preference term; the NLL term is per-token averaged per example (TRL averages over the batch's
     tokens instead).
 
@@ -115,7 +115,7 @@ def orpo(batch: ScoreBatch, *, beta: float) -> ObjectiveOutput:
     "asft",
     paper="ASFT: Aligned Supervised Fine-Tuning through Absolute Likelihood",
     arxiv="2409.10571",
-    equation="Sec. 3 (L_ASFT = L_SFT + lambda L_align)",
+    equation="L_ASFT = L_SFT + lambda L_align",
     data="pairwise",
     logp="mean",
     requires=("lengths",),
@@ -126,7 +126,7 @@ def asft(batch: ScoreBatch, *, beta: float) -> ObjectiveOutput:
     """ASFT: SFT plus a binary classification of each response's own odds, with no reference and no pairing
     of the two terms (unlike ORPO's odds *ratio*).
 
-    Wang et al., arXiv 2409.10571, Sec. 3. Per-token **averaged** log-probs, p = exp(avg). Since
+    Wang et al., arXiv 2409.10571 (L_ASFT). Per-token **averaged** log-probs, p = exp(avg). Since
     sig(log-odds(p)) = p, the alignment term is log p_w + log(1 - p_l):
 
         loss = -avg_w - beta (logsig(logodds(y_w)) + logsig(-logodds(y_l))) = -avg_w - beta (avg_w + log(1 - exp(avg_l)))

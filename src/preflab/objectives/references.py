@@ -35,7 +35,7 @@ def _one_extra(batch: ScoreBatch, name: str) -> Tensor:
     "mrpo",
     paper="Multi-Reference Preference Optimization for Large Language Models",
     arxiv="2405.16388",
-    equation="Eq. 9-10 (MRPO lower bound) with CTRO clipping and ARWC weights, as the released trainer",
+    equation="the MRPO loss with CTRO clipping and ARWC weights, as the released trainer",
     data="pairwise",
     logp="sum",
     requires=("ref_logps", "extra_ref_logps"),
@@ -53,7 +53,7 @@ def _one_extra(batch: ScoreBatch, name: str) -> Tensor:
 def mrpo(batch: ScoreBatch, *, beta: float, eta: float, alpha: float) -> ObjectiveOutput:
     """MRPO: DPO against a blend of two references, the policy's own base and an external model.
 
-    Le et al., arXiv 2405.16388, Eq. 9-10, following the released trainer (``MRefDPOTrainer``): summed
+    Le et al., arXiv 2405.16388, following the released trainer (``MRefDPOTrainer``): summed
     log-probs; ``ref_logps`` is the policy's own base r2, ``extra_ref_logps[..., 0]`` the external model r1
     (the code supports exactly these two). Per response, with CTRO clipping of r1 around r2 and the
     adaptive weight (ARWC) a = |h_1| / (|h_1| + |h_2| + 1e-6), h_i the reference margins before clipping:
@@ -96,7 +96,7 @@ def mrpo(batch: ScoreBatch, *, beta: float, eta: float, alpha: float) -> Objecti
     "pre_dpo",
     paper="Pre-DPO: Improving Data Utilization in Direct Preference Optimization Using a Guiding Reference Model",
     arxiv="2504.15843",
-    equation="Sec. 3 (DPO with the guiding reference in place of pi_ref)",
+    equation="DPO with the guiding reference in place of pi_ref (DtYXs/Pre-DPO scripts)",
     data="pairwise",
     logp="sum",
     requires=("extra_ref_logps",),
@@ -105,7 +105,7 @@ def mrpo(batch: ScoreBatch, *, beta: float, eta: float, alpha: float) -> Objecti
 def pre_dpo(batch: ScoreBatch, *, beta: float) -> ObjectiveOutput:
     """Pre-DPO: DPO from the SFT model again, with a model already trained by DPO (or SimPO) as the reference.
 
-    Pan et al., arXiv 2504.15843, Sec. 3. Summed log-probs. The guide is ``extra_ref_logps[..., 0]``:
+    Pan et al., arXiv 2504.15843. Summed log-probs. The guide is ``extra_ref_logps[..., 0]``:
 
         loss = -logsig(beta ((L_theta(y_w) - L_guide(y_w)) - (L_theta(y_l) - L_guide(y_l))))
 

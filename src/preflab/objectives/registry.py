@@ -1,5 +1,8 @@
 """The objective registry: every objective registered once, by decorator, with its paper and its needs.
 
+Names are stable: a registered name never changes its mathematics; a changed formula gets a new name
+(``bco_pair`` is TRL's current form; the older running-shift form is ``bco``).
+
 >>> from preflab.objectives import get_objective, list_objectives
 >>> dpo = get_objective("dpo", beta=0.1)
 >>> dpo.spec.arxiv, dpo.spec.logp_scale, dpo.hparams

@@ -57,7 +57,7 @@ def mappo(batch: ScoreBatch, *, beta: float) -> ObjectiveOutput:
     "irepo",
     paper="iREPO: implicit Reward Pairwise Difference based Empirical Preference Optimization",
     arxiv="2405.15230",
-    equation="Sec. 4 (regression of the implicit reward difference onto the logit of the empirical preference)",
+    equation="regression of the implicit reward difference onto the logit of the empirical preference (reconstructed from the paper's description)",
     data="pairwise",
     logp="sum",
     requires=REF + ("prefs",),
@@ -69,7 +69,7 @@ def irepo(batch: ScoreBatch, *, beta: float, clip: float) -> ObjectiveOutput:
     """iREPO: least-squares regression of the implicit reward difference onto the logit of the empirical
     preference, the Bradley-Terry identity r_w - r_l = logit P(y_w > y_l) made a loss.
 
-    Le et al., arXiv 2405.15230, Sec. 4. Summed log-probs. p = ``prefs`` of the chosen over the rejected
+    Le et al., arXiv 2405.15230. Summed log-probs. p = ``prefs`` of the chosen over the rejected
     response: the fraction of annotators (or an AI judge's probability) preferring it, soft labels. This
     form follows the paper's description (a regression on the logit of empirical preferences); its own
     equation could not be read here, so treat the constant factors as ours:
@@ -90,7 +90,7 @@ def irepo(batch: ScoreBatch, *, beta: float, clip: float) -> ObjectiveOutput:
     "rso",
     paper="Statistical Rejection Sampling Improves Preference Optimization",
     arxiv="2309.06657",
-    equation="Eq. 9 (hinge-norm) / Eq. 8 (sigmoid-norm) on first-round ranked pairs (Sec. 3.3)",
+    equation="hinge-norm / sigmoid-norm losses on first-round ranked pairs",
     data="listwise",
     logp="sum",
     requires=REF + (("rewards", "prefs"),),
@@ -101,7 +101,7 @@ def rso(batch: ScoreBatch, *, beta: float, loss: str) -> ObjectiveOutput:
     """RSO: responses sampled (by rejection sampling) from the optimal policy, paired by first-round
     ranking, labelled by the reward model, trained with the normalized hinge (or sigmoid) loss.
 
-    Liu et al., arXiv 2309.06657, Sec. 3.3 and Eq. 8-9. Summed log-probs. Slots (0, 1), (2, 3), ... form
+    Liu et al., arXiv 2309.06657 (hinge-norm and sigmoid-norm losses, first-round ranking). Summed log-probs. Slots (0, 1), (2, 3), ... form
     the pairs; within a pair the winner has the higher ``rewards`` (or ``prefs[i, j] > 1/2``); ties and
     pairs with a missing slot are skipped:
 

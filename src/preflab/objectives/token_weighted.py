@@ -34,7 +34,7 @@ def _token_mask(batch: ScoreBatch) -> Tensor:
     "wpo",
     paper="WPO: Enhancing RLHF with Weighted Preference Optimization",
     arxiv="2406.11827",
-    equation="Eq. 2-3 (sampled alignment weights), as TRL use_weighting",
+    equation="Eq. 2 (weights, as TRL cites it) with sampled alignment, as TRL use_weighting",
     data="pairwise",
     logp="sum",
     requires=REF + ("token_logps", "token_log_sq_mass"),
@@ -44,7 +44,7 @@ def wpo(batch: ScoreBatch, *, beta: float) -> ObjectiveOutput:
     """WPO: DPO with each pair weighted by how likely the current policy is to produce both responses,
     simulating on-policy data from off-policy pairs.
 
-    Zhou et al., arXiv 2406.11827, Eq. 2-3, with the "sampled alignment" normalization TRL's current
+    Zhou et al., arXiv 2406.11827, Eq. 2 (as TRL cites it), with the "sampled alignment" normalization TRL's current
     ``use_weighting=True`` uses (detached, not clamped; TRL before v1 clamped the product at 1). The DPO
     term uses summed log-probs; the weight a per-token average. ``token_log_sq_mass`` is
     log sum_v pi_theta(v | x, y_<t)^2, which the engine computes beside each token's log-prob:
@@ -67,7 +67,7 @@ def wpo(batch: ScoreBatch, *, beta: float) -> ObjectiveOutput:
     "ld_dpo",
     paper="LD-DPO: Length Desensitization in Direct Preference Optimization",
     arxiv="2409.06411",
-    equation="Eq. 10-11, as TRL ld_alpha",
+    equation="the LD-DPO desensitized likelihood, as TRL ld_alpha",
     data="pairwise",
     logp="sum",
     requires=REF + ("token_logps", "ref_token_logps"),
@@ -79,7 +79,7 @@ def ld_dpo(batch: ScoreBatch, *, beta: float, alpha: float) -> ObjectiveOutput:
     """LD-DPO: DPO where the tokens past the shorter response's length count with weight alpha, so the
     longer response's extra length cannot dominate the margin.
 
-    Liu et al., arXiv 2409.06411, Eq. 10-11; TRL ``ld_alpha`` (v1 form: positions counted from the start
+    Liu et al., arXiv 2409.06411; TRL ``ld_alpha`` (v1 form: positions counted from the start
     of each completion, applied to policy and reference alike). Per-token log-probs, summed with weights.
     With l_p = min(|y_w|, |y_l|):
 

@@ -56,7 +56,7 @@ def _label_metrics(batch: ScoreBatch, rewards: Tensor) -> dict:
     "kto",
     paper="KTO: Model Alignment as Prospect Theoretic Optimization",
     arxiv="2402.01306",
-    equation="Eq. 8",
+    equation="Eq. 7, as TRL cites it",
     data="unpaired",
     logp="sum",
     requires=("ref_logps", "labels"),
@@ -73,7 +73,7 @@ def kto(batch: ScoreBatch, *, beta: float, desirable_weight: float, undesirable_
         reference_point: str) -> ObjectiveOutput:
     """KTO: a prospect-theoretic value of each response's implicit reward against a KL reference point.
 
-    Ethayarajh et al., arXiv 2402.01306, Eq. 8; TRL ``KTOTrainer`` (``loss_type="kto"``). Summed log-probs.
+    Ethayarajh et al., arXiv 2402.01306, Eq. 7 (as TRL cites it); TRL ``KTOTrainer`` (``loss_type="kto"``). Summed log-probs.
     The reference point is detached and clamped at 0, as TRL:
 
         z0 = max(0, mean(L_theta(y') - L_ref(y')))   over mismatched pairs (x_i, y'_j)
@@ -129,7 +129,7 @@ class RunningMean:
     "bco",
     paper="Binary Classifier Optimization for Large Language Model Alignment",
     arxiv="2404.04656",
-    equation="Eq. 5 with the reward shift delta of Sec. 3.2",
+    equation="Sec. 4 (BCO with the reward shift delta), as TRL BCOTrainer",
     data="unpaired",
     logp="sum",
     requires=("ref_logps", "labels"),
@@ -139,7 +139,7 @@ class RunningMean:
 def bco(batch: ScoreBatch, *, beta: float, state: RunningMean) -> ObjectiveOutput:
     """BCO: a binary classifier whose logit is the implicit reward minus a running reward shift delta.
 
-    Jung et al., arXiv 2404.04656, Eq. 5 and Sec. 3.2; TRL ``BCOTrainer`` without the optional density
+    Jung et al., arXiv 2404.04656, Sec. 4; TRL ``BCOTrainer`` without the optional density
     ratio (UDM). Summed log-probs. delta is the running mean of all rewards seen so far, updated with
     this batch first (detached); ``objective.state`` holds it (``state_dict`` for checkpoints; set
     ``state.frozen = True`` during evaluation):
@@ -172,7 +172,7 @@ def _forget_set(batch: ScoreBatch) -> Tensor | None:
     "npo",
     paper="Negative Preference Optimization: From Catastrophic Collapse to Effective Unlearning",
     arxiv="2404.05868",
-    equation="Eq. 3",
+    equation="the NPO loss (OPTML-Group code)",
     data="unpaired",
     logp="sum",
     requires=("ref_logps",),
@@ -181,7 +181,7 @@ def _forget_set(batch: ScoreBatch) -> Tensor | None:
 def npo(batch: ScoreBatch, *, beta: float) -> ObjectiveOutput:
     """NPO: DPO's loss with only a rejected response, a bounded way to push likelihoods down (unlearning).
 
-    Zhang et al., arXiv 2404.05868, Eq. 3. Summed log-probs. Applies to responses labelled -1 (all
+    Zhang et al., arXiv 2404.05868. Summed log-probs. Applies to responses labelled -1 (all
     responses when ``labels`` is None):
 
         loss = -(2 / beta) logsig(-beta * rho) = (2 / beta) log(1 + (pi_theta / pi_ref)^beta)
@@ -196,7 +196,7 @@ def npo(batch: ScoreBatch, *, beta: float) -> ObjectiveOutput:
     "simnpo",
     paper="Simplicity Prevails: Rethinking Negative Preference Optimization for LLM Unlearning",
     arxiv="2410.07163",
-    equation="Eq. 4",
+    equation="the SimNPO loss (OPTML-Group code)",
     data="unpaired",
     logp="mean",
     requires=("lengths",),
@@ -206,7 +206,7 @@ def npo(batch: ScoreBatch, *, beta: float) -> ObjectiveOutput:
 def simnpo(batch: ScoreBatch, *, beta: float, gamma: float) -> ObjectiveOutput:
     """SimNPO: NPO with the reference replaced by length normalization (SimPO's reward), reference-free.
 
-    Fan et al., arXiv 2410.07163, Eq. 4. Per-token **averaged** log-probs. Applies to responses labelled
+    Fan et al., arXiv 2410.07163. Per-token **averaged** log-probs. Applies to responses labelled
     -1 (all when ``labels`` is None):
 
         loss = -(2 / beta) logsig(-(beta / |y|) L_theta(y) - gamma)
@@ -256,7 +256,7 @@ def d2o(batch: ScoreBatch, *, beta: float, alpha: float) -> ObjectiveOutput:
     "dro",
     paper="Offline Regularised Reinforcement Learning for Large Language Models Alignment",
     arxiv="2405.19107",
-    equation="Eq. 6 (DRO-V squared loss)",
+    equation="the DRO-V squared loss, as TRL's DRO-V trainer",
     data="unpaired",
     logp="sum",
     requires=("ref_logps", "rewards", "values"),
@@ -265,7 +265,7 @@ def d2o(batch: ScoreBatch, *, beta: float, alpha: float) -> ObjectiveOutput:
 def dro(batch: ScoreBatch, *, tau: float) -> ObjectiveOutput:
     """DRO: single-trajectory feedback (x, y, r) fitted by a joint squared loss on the policy and a value V(x).
 
-    Richemond et al., arXiv 2405.19107, Eq. 6 (DRO-V); TRL's DRO-V trainer. Summed log-probs. ``values``
+    Richemond et al., arXiv 2405.19107 (DRO-V); TRL's DRO-V trainer. Summed log-probs. ``values``
     [B] is V(x) from a value head (trainable: the same loss trains it). Mean over present responses:
 
         loss = 1/2 (r(x, y) - V(x) - tau * rho(y))^2
