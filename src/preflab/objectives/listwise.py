@@ -22,6 +22,7 @@ from torch import Tensor
 
 from .batch import BatchError, ObjectiveOutput, ScoreBatch
 from .registry import Param, register
+from .signals import prefs_from_ranks, win_rates_from_prefs
 
 _BETA = Param(0.1, "inverse temperature of the implicit reward", "(0, inf)")
 
@@ -87,18 +88,10 @@ def plackett_luce(batch: ScoreBatch, *, beta: float) -> ObjectiveOutput:
 def win_rate_labels(batch: ScoreBatch) -> Tensor:
     """LiPO's labels psi_k = (1/n) sum_j P(y_k > y_j) over the n present responses (self term 1/2): from
     ``prefs``, else ``rewards`` as given, else hard preferences from ``ranks`` (ties count 1/2)."""
-    mask = batch.slot_mask()
-    if batch.prefs is not None:
-        prefs = batch.prefs
-    elif batch.rewards is not None:
+    if batch.prefs is None and batch.rewards is not None:
         return batch.rewards
-    else:
-        r = batch.ranks.to(batch.policy_logps.dtype)
-        prefs = (r[:, :, None] < r[:, None, :]).to(r.dtype) + 0.5 * (r[:, :, None] == r[:, None, :]).to(r.dtype)
-    eye = torch.eye(batch.K, dtype=torch.bool, device=mask.device)
-    prefs = torch.where(eye, torch.full_like(prefs, 0.5), prefs)
-    pair_mask = (mask[:, None, :] & mask[:, :, None]).to(prefs.dtype)
-    return (prefs * pair_mask).sum(-1) / pair_mask.sum(-1).clamp(min=1)
+    prefs = batch.prefs if batch.prefs is not None else prefs_from_ranks(batch.ranks, batch.policy_logps.dtype)
+    return win_rates_from_prefs(prefs, batch.slot_mask())
 
 
 @register(

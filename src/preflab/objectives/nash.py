@@ -24,6 +24,7 @@ from torch import Tensor
 from .batch import BatchError, ObjectiveOutput, ScoreBatch
 from .pairs import chosen_rejected, mean_logps, reward_metrics
 from .registry import Param, register
+from .signals import win_rates_from_prefs
 
 _WIN_RATES = (("prefs", "rewards"),)
 
@@ -33,10 +34,7 @@ def win_rates(batch: ScoreBatch, name: str) -> Tensor:
     term set to 1/2, or ``rewards`` read as win probabilities when ``prefs`` is absent."""
     mask = batch.slot_mask()
     if batch.prefs is not None:
-        eye = torch.eye(batch.K, dtype=torch.bool, device=mask.device)
-        prefs = torch.where(eye, torch.full_like(batch.prefs, 0.5), batch.prefs)
-        pair_mask = (mask[:, None, :] & mask[:, :, None]).to(prefs.dtype)
-        return (prefs * pair_mask).sum(-1) / pair_mask.sum(-1).clamp(min=1)
+        return win_rates_from_prefs(batch.prefs, mask)
     rates = batch.rewards
     if ((rates[mask] < 0) | (rates[mask] > 1)).any():
         raise BatchError(f"{name} reads ScoreBatch.rewards as win probabilities and needs them in [0, 1]; "
@@ -46,6 +44,9 @@ def win_rates(batch: ScoreBatch, name: str) -> Tensor:
 
 def _pair_margins(batch: ScoreBatch, average: bool) -> tuple[Tensor, Tensor, Tensor]:
     """h for the policy, the reference and each opponent: [B], [B], [B, M] (summed or per-token averaged)."""
+    if average and batch.lengths is None:
+        raise BatchError("average_logps=True needs ScoreBatch.lengths (completion token counts)")
+
     def scale(x):
         if not average:
             return x
