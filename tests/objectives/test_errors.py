@@ -117,3 +117,8 @@ def test_optional_hyperparameters_are_typed():
     assert get_objective("grpo", epsilon_high=None).hparams["epsilon_high"] is None
     with pytest.raises(ObjectiveError, match=r"rso: loss='logistic' is not one of \['hinge', 'sigmoid'\]"):
         get_objective("rso", loss="logistic")
+
+
+def test_averaged_inpo_needs_lengths():
+    with pytest.raises(BatchError, match=r"average_logps=True needs ScoreBatch\.lengths"):
+        get_objective("inpo", average_logps=True)(pair().replace(lengths=None, opponent_logps=pair().opponent_logps[..., :1]))

@@ -275,12 +275,12 @@ def gpg(batch: ScoreBatch, *, scale_rewards: bool, adjust_gradient: bool) -> Obj
         adv = adv / (std + 1e-4)
     tmask, logp, _ = _token_parts(batch)
     valid = (std[:, 0] > 0).to(adv.dtype)
-    alpha = batch.B / valid.sum() if adjust_gradient and valid.sum() > 0 else torch.ones((), dtype=adv.dtype)
+    alpha = batch.B / valid.sum() if adjust_gradient and valid.sum() > 0 else torch.ones((), dtype=adv.dtype, device=adv.device)
     per_prompt = -(adv[:, :, None] * logp).sum((1, 2))
     n_tokens = tmask.sum().clamp(min=1)
     per_example = alpha * per_prompt * batch.B / n_tokens
     metrics = _pg_metrics(batch, adv)
-    metrics["gpg/alpha"] = torch.as_tensor(alpha, dtype=adv.dtype).detach()
+    metrics["gpg/alpha"] = torch.as_tensor(alpha, dtype=adv.dtype, device=adv.device).detach()
     return ObjectiveOutput(per_example.mean(), per_example, metrics)
 
 
@@ -333,7 +333,7 @@ def beta_normalized_advantages(rewards: Tensor, mask: Tensor, r_min: float, r_ma
         a = (1 + common * mean / 3).clamp(min=1.0)
         b = (1 + common * (1 - mean) / 3).clamp(min=1.0)
     else:
-        a = b = torch.ones((), dtype=r.dtype)
+        a = b = torch.ones((), dtype=r.dtype, device=r.device)
     density = torch.distributions.Beta(a, b).log_prob(p.clamp(1e-6, 1 - 1e-6)).exp()
     weight = (1.0 / density).clamp(0, 1e6)
     return weight[:, None] * (r - p[:, None]), torch.stack([a, b])

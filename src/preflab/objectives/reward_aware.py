@@ -115,7 +115,7 @@ def rso(batch: ScoreBatch, *, beta: float, loss: str) -> ObjectiveOutput:
     if n_pairs == 0:
         raise BatchError("rso forms pairs from slots (0, 1), (2, 3), ...; it needs K >= 2")
     rho = batch.logratios()
-    a, b = torch.arange(0, 2 * n_pairs, 2), torch.arange(1, 2 * n_pairs, 2)
+    a, b = torch.arange(0, 2 * n_pairs, 2, device=rho.device), torch.arange(1, 2 * n_pairs, 2, device=rho.device)
     if batch.rewards is not None:
         edge = batch.rewards[:, a] - batch.rewards[:, b]
     else:
