@@ -88,6 +88,7 @@ def load_preferences(
     )
     if root is not None:
         dataset.path = store(root, dataset)
+    _warn_skipped(dataset.stats)
     return dataset
 
 
@@ -102,7 +103,11 @@ def build_dataset(
     skip_bad_rows: bool = False,
     fingerprint: str = "",
 ) -> PreferenceDataset:
-    """Validate and tokenize ``rows`` (no cache): the work behind ``load_preferences``."""
+    """Validate and tokenize ``rows`` (no cache): the work behind ``load_preferences``.
+
+    With ``skip_bad_rows`` the dropped rows are counted in ``stats["skipped_rows"]`` and the first
+    problems listed in ``stats["problems"]``; ``load_preferences`` also warns about them.
+    """
     kind = kind or detect_kind(rows.columns, source=rows.name)
     columns = required_columns(kind, rows.columns, source=rows.name)
     style = style or _detect_style(rows, kind)
@@ -119,7 +124,8 @@ def build_dataset(
             n = len(batch[columns[0]])
             broken = {i: m for i, m in rows.unparsable.items() if start <= i < start + n}
             records, problems = check_rows(batch, start=start, kind=kind, style=style, text_cells=rows.text_cells)
-            found += sorted([(i, None, m) for i, m in broken.items()] + [p for p in problems if p[0] not in broken])
+            found += sorted([(i, None, m) for i, m in broken.items()] + [p for p in problems if p[0] not in broken],
+                            key=lambda p: p[0])
             if conversational:
                 records, prompts, completions = _render(tokenizer, records, kind, found)
             else:
@@ -145,7 +151,6 @@ def build_dataset(
             "there is nothing to train on" + (f"\n{summarize(rows.name, problems)}" if problems else "")
         )
     stats = _stats(rows, kind, style, arrays, problems, counts, max_prompt_length, max_completion_length)
-    _warn_skipped(stats)
     return PreferenceDataset(arrays, kind=kind, style=style, fingerprint=fingerprint, stats=stats,
                              tokenizer_name=tokenizer_name(tokenizer))
 
