@@ -1,0 +1,7 @@
+"""The one error type of ``preflab.models``: what was wrong with a model or its source, and how to fix it."""
+
+__all__ = ["ModelError"]
+
+
+class ModelError(ValueError):
+    """A model, tokenizer or adapter that preflab cannot load or use; the message names the fix."""
