@@ -133,3 +133,12 @@ def test_format_version_is_part_of_the_key(tok, cache, monkeypatch):
     monkeypatch.setattr("preflab.data.cache.FORMAT_VERSION", FORMAT_VERSION + 1)
     ds = load_preferences(fixture("pairs.jsonl"), tok, cache_dir=cache)
     assert not ds.from_cache and ds.fingerprint != first.fingerprint
+
+
+def test_a_repeated_text_is_tokenized_once(counted):
+    tok, counts = counted
+    rows = [{"prompt": "What is 2+2?", "completion": c, "label": c == "4"} for c in ("4", "5", "4", "22")]
+    ds = load_preferences(rows, tok, cache_dir=False)
+    # 1 distinct prompt and 3 distinct completions, plus the tokenizer's identity
+    assert counts["texts"] == counts["fingerprint"] + 1 + 3
+    assert ds[0].prompt_ids == ds[3].prompt_ids and ds[0].completion_ids == ds[2].completion_ids

@@ -164,3 +164,10 @@ def test_bad_settings(tok, cache):
             load_preferences(rows, tok, max_prompt_length=bad, cache_dir=cache)
     with pytest.raises(DataError, match=r"max_completion_length must be a positive int or None"):
         load_preferences(rows, tok, max_completion_length="8", cache_dir=cache)
+
+
+def test_content_parts_are_not_text(tok, cache):
+    rows = [{"prompt": [{"role": "user", "content": [{"type": "text", "text": "Q"}]}],
+             "chosen": [{"role": "assistant", "content": "a"}], "rejected": [{"role": "assistant", "content": "b"}]}]
+    assert problems(rows, tok, cache)[1] == [("row 1 (index 0)", "prompt", "message 1: 'content' is a list of parts; "
+                                              "only text content is supported, as one string (join the text parts)")]

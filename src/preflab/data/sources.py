@@ -360,10 +360,13 @@ def _load_hub(name: str, split: str, datasets_cache: Optional[str]):
 
 def _dataset_rows(name: str, ds) -> Rows:
     cols = tuple(ds.column_names)
+    selected: dict[tuple, Any] = {}  # columns -> the dataset narrowed to them (only those are decoded)
 
     def fetch(start: int, end: int, columns: Sequence[str]) -> dict[str, list]:
-        have = [c for c in columns if c in cols]
-        got = ds.select_columns(have)[start:end] if have else {}
+        have = tuple(c for c in columns if c in cols)
+        if have not in selected:
+            selected[have] = ds.select_columns(list(have)) if have else None
+        got = selected[have][start:end] if have else {}
         return {c: got[c] if c in got else [None] * (end - start) for c in columns}
 
     return Rows(name, cols, len(ds), fetch)

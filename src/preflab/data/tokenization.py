@@ -84,13 +84,17 @@ def truncate(ids: list[int], max_length: Optional[int], *, keep: str) -> list[in
 
 
 def _encode(tokenizer: Any, texts: list[str], *, add_special_tokens: bool) -> list[list[int]]:
+    """Ids of ``texts`` in one batched call; each distinct text is tokenized once (prompts repeat)."""
     if not texts:
         return []
-    out = tokenizer(
-        texts, add_special_tokens=add_special_tokens, return_attention_mask=False, return_token_type_ids=False,
-        verbose=False,
-    )
-    return [list(ids) for ids in out["input_ids"]]
+    unique = list(dict.fromkeys(texts))
+    out = tokenizer(unique, add_special_tokens=add_special_tokens, return_attention_mask=False,
+                    return_token_type_ids=False, verbose=False)
+    ids = [x if isinstance(x, list) else list(x) for x in out["input_ids"]]
+    if len(unique) == len(texts):
+        return ids
+    by_text = dict(zip(unique, ids))
+    return [by_text[t] for t in texts]
 
 
 def tokenizer_name(tokenizer: Any) -> str:

@@ -215,6 +215,9 @@ def _check_messages(value: Any) -> tuple[Optional[Messages], Optional[str]]:
             return None, f"message {j} has no 'role'" if role is None else f"message {j}: 'role' must be a non-empty string, got {role!r}"
         if content is None:
             return None, f"message {j} has no 'content'"
+        if isinstance(content, (list, tuple)):
+            return None, (f"message {j}: 'content' is a list of parts; only text content is supported, as one "
+                          "string (join the text parts)")
         if not isinstance(content, str):
             return None, f"message {j}: 'content' must be a string, got {_type_name(content)}"
         out.append({k: v for k, v in m.items() if v is not None})
