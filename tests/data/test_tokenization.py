@@ -101,3 +101,32 @@ def test_tokenizer_fingerprint_sees_what_changes_ids():
     tok = toy_tokenizer()
     tok.add_special_tokens({"additional_special_tokens": ["<think>"]})
     assert tokenizer_fingerprint(tok) != base
+
+
+class WordTokenizer:
+    """Not a Hugging Face tokenizer: just the calls preflab.data makes (words to ids, BOS 1, EOS 2)."""
+
+    bos_token_id, eos_token_id, chat_template = 1, 2, None
+
+    def __init__(self):
+        words = "<s> </s> <unk> what is two plus four five".split()
+        self.vocab = {w: i + 1 for i, w in enumerate(words)}
+
+    def get_vocab(self):
+        return dict(self.vocab)
+
+    def __call__(self, texts, add_special_tokens=True, **kwargs):
+        def one(text):
+            ids = [self.vocab.get(w, 3) for w in text.split()]
+            return [self.bos_token_id] + ids if add_special_tokens else ids
+        return {"input_ids": [one(t) for t in texts]}
+
+
+def test_any_tokenizer_with_the_same_calls_works(tmp_path):
+    tok = WordTokenizer()
+    rows = [{"prompt": "<s> what is two plus two", "chosen": "four", "rejected": "five </s>"}]
+    ds = load_preferences(rows, tok, cache_dir=tmp_path)
+    what, four, five = tok.vocab["what"], tok.vocab["four"], tok.vocab["five"]
+    assert ds[0].prompt_ids[:2] == [1, what] and ds[0].completion_ids == [[four, 2], [five, 2]]
+    assert ds.tokenizer_name == "WordTokenizer"
+    assert load_preferences(rows, tok, cache_dir=tmp_path).from_cache

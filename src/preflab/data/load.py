@@ -127,7 +127,8 @@ def build_dataset(
             found += sorted([(i, None, m) for i, m in broken.items()] + [p for p in problems if p[0] not in broken],
                             key=lambda p: p[0])
             if conversational:
-                records, prompts, completions = _render(tokenizer, records, kind, found)
+                records, prompts, completions, unsplittable = _render(tokenizer, records, kind)
+                found += unsplittable
             else:
                 prompts = [r.prompt for r in records]
                 completions = [r.completions for r in records]
@@ -176,24 +177,24 @@ def _detect_style(rows: Rows, kind: str) -> str:
     return "standard"
 
 
-def _render(tokenizer: Any, records: list[Record], kind: str, found: list) -> tuple[list[Record], list[str], list[list[str]]]:
-    """Chat-template texts of ``records``; rows the template cannot split go to ``found``."""
-    prompts, completions, problems = render_conversations(
+def _render(tokenizer: Any, records: list[Record], kind: str):
+    """Chat-template texts of ``records``, without the rows the template cannot split, and their problems."""
+    prompts, completions, failures = render_conversations(
         tokenizer, [r.prompt for r in records], [r.completions for r in records]
     )
-    if not problems:
-        return records, prompts, completions
-    bad = set()
-    for pos, k, message in problems:
+    problems, bad = [], set()
+    for pos, k, message in failures:
         if pos in bad:
-            continue
+            continue  # one problem a row is enough: the template fails the same way for its other responses
         bad.add(pos)
         if kind == "listwise":
-            found.append((records[pos].index, "responses", f"response {k + 1}: {message}"))
+            problems.append((records[pos].index, "responses", f"response {k + 1}: {message}"))
         else:
-            found.append((records[pos].index, RESPONSE_COLUMNS[kind][k], message))
+            problems.append((records[pos].index, RESPONSE_COLUMNS[kind][k], message))
+    if not bad:
+        return records, prompts, completions, problems
     keep = [i for i in range(len(records)) if i not in bad]
-    return [records[i] for i in keep], [prompts[i] for i in keep], [completions[i] for i in keep]
+    return [records[i] for i in keep], [prompts[i] for i in keep], [completions[i] for i in keep], problems
 
 
 def _tokenize_into(builder, tokenizer, records, prompts, completions, conversational, has_scores,
