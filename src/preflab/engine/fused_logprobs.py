@@ -33,12 +33,13 @@ class _LinearLogSoftmaxGather(torch.autograd.Function):
     @staticmethod
     def forward(ctx, hidden: Tensor, weight: Tensor, targets: Tensor, chunk: int, want_sq_mass: bool):
         N = hidden.shape[0]
-        out = torch.empty(N, dtype=torch.float32, device=hidden.device)
-        lse = torch.empty(N, dtype=torch.float32, device=hidden.device)
-        sq = torch.empty(N, dtype=torch.float32, device=hidden.device) if want_sq_mass else None
+        acc = torch.promote_types(hidden.dtype, torch.float32)   # float32, or float64 for float64 inputs
+        out = torch.empty(N, dtype=acc, device=hidden.device)
+        lse = torch.empty(N, dtype=acc, device=hidden.device)
+        sq = torch.empty(N, dtype=acc, device=hidden.device) if want_sq_mass else None
         for s in range(0, N, chunk):
             e = min(s + chunk, N)
-            logits = (hidden[s:e] @ weight.T).float()
+            logits = (hidden[s:e] @ weight.T).to(acc)
             lse[s:e] = torch.logsumexp(logits, dim=-1)
             out[s:e] = logits.gather(1, targets[s:e, None])[:, 0] - lse[s:e]
             if sq is not None:
@@ -55,12 +56,13 @@ class _LinearLogSoftmaxGather(torch.autograd.Function):
         hidden, weight, targets, lse = ctx.saved_tensors
         need_h, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         grad_h = torch.empty_like(hidden) if need_h else None
-        grad_w = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device) if need_w else None
+        acc = lse.dtype
+        grad_w = torch.zeros(weight.shape, dtype=acc, device=weight.device) if need_w else None
         N, chunk = hidden.shape[0], ctx.chunk
         for s in range(0, N, chunk):
             e = min(s + chunk, N)
-            g = grad_out[s:e].float()
-            logits = (hidden[s:e] @ weight.T).float()
+            g = grad_out[s:e].to(acc)
+            logits = (hidden[s:e] @ weight.T).to(acc)
             # d logp(target) / d logits = onehot(target) - softmax(logits)
             dlogits = torch.exp(logits - lse[s:e, None]).mul_(-g[:, None])
             dlogits[torch.arange(e - s, device=dlogits.device), targets[s:e]] += g
@@ -68,13 +70,14 @@ class _LinearLogSoftmaxGather(torch.autograd.Function):
             if need_h:
                 grad_h[s:e] = dlogits @ weight
             if need_w:
-                grad_w += (dlogits.T @ hidden[s:e]).float()
+                grad_w += (dlogits.T @ hidden[s:e]).to(acc)
         return grad_h, (grad_w.to(weight.dtype) if need_w else None), None, None, None
 
 
 def token_logprobs(hidden: Tensor, weight: Tensor, targets: Tensor, *, chunk_tokens: int | None = None,
                    with_sq_mass: bool = False):
-    """log softmax(hidden @ weight.T)[targets] per row, float32 [N]; with ``with_sq_mass`` also
+    """log softmax(hidden @ weight.T)[targets] per row, float32 (float64 for float64 inputs) [N]; with
+    ``with_sq_mass`` also
     log sum_v softmax(.)_v^2 [N] (no gradient). Chunks of ``chunk_tokens`` rows (default: 64 MB of logits)."""
     if hidden.dim() != 2 or weight.dim() != 2 or hidden.shape[1] != weight.shape[1]:
         raise ValueError(f"token_logprobs needs hidden [N, H] and weight [V, H], got {tuple(hidden.shape)} and "

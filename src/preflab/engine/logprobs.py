@@ -86,7 +86,8 @@ def _scatter(batch: PackedBatch, lp: Tensor, sq: Optional[Tensor], tokens: bool)
 
 def naive_logprobs(model, examples: Sequence, pad_id: int, *, tokens: bool = False) -> LogProbs:
     """The reference path: each prompt + completion as its own sequence (right-padded), full logits at
-    every position, a float32 log-softmax over the whole vocabulary, then the completion tokens gathered."""
+    every position, a float32 (float64 for float64 models) log-softmax over the whole vocabulary, then the
+    completion tokens gathered."""
     seqs, spans = [], []
     for b, e in enumerate(examples):
         for k, c in enumerate(e.completion_ids):
@@ -100,7 +101,7 @@ def naive_logprobs(model, examples: Sequence, pad_id: int, *, tokens: bool = Fal
         ids[i, : len(s)] = torch.tensor(s)
         attn[i, : len(s)] = 1
     logits = model(input_ids=ids.to(device), attention_mask=attn.to(device), use_cache=False).logits
-    logp = torch.log_softmax(logits.float(), dim=-1)
+    logp = torch.log_softmax(logits.to(torch.promote_types(logits.dtype, torch.float32)), dim=-1)
     B, K = len(examples), max(len(e.completion_ids) for e in examples)
     T = max(c for *_, c in spans)
     token_lp = logp.new_zeros(B, K, T)
