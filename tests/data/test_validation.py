@@ -171,3 +171,8 @@ def test_content_parts_are_not_text(tok, cache):
              "chosen": [{"role": "assistant", "content": "a"}], "rejected": [{"role": "assistant", "content": "b"}]}]
     assert problems(rows, tok, cache)[1] == [("row 1 (index 0)", "prompt", "message 1: 'content' is a list of parts; "
                                               "only text content is supported, as one string (join the text parts)")]
+
+
+def test_tokenizer_must_be_a_tokenizer(cache):
+    with pytest.raises(DataError, match=r"tokenizer must be a Hugging Face tokenizer .*got str"):
+        load_preferences([{"prompt": "p", "chosen": "a", "rejected": "b"}], "gpt2", cache_dir=cache)

@@ -68,6 +68,9 @@ def load_preferences(
     for name, value in (("max_prompt_length", max_prompt_length), ("max_completion_length", max_completion_length)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise DataError(f"{name} must be a positive int or None (no limit), got {value!r}")
+    if not callable(tokenizer):
+        raise DataError(f"tokenizer must be a Hugging Face tokenizer (AutoTokenizer.from_pretrained(...)), got "
+                        f"{type(tokenizer).__name__}")
     if not isinstance(skip_bad_rows, bool):
         raise DataError(f"skip_bad_rows must be True or False, got {skip_bad_rows!r}")
     root = None if cache_dir is False else Path(cache_dir or default_cache_dir()).expanduser()
