@@ -161,3 +161,17 @@ def test_template_that_raises_is_a_row_problem(cache):
     with pytest.warns(DataWarning, match=r"row 2 \(index 1\), column 'chosen': the chat template fails"):
         ds = load_preferences(rows, toy_tokenizer(chat_template=template), skip_bad_rows=True, cache_dir=cache)
     assert [e.index for e in ds] == [0]
+
+
+def test_pairwise_scores_are_read_when_both_columns_exist(tmp_path):
+    from preflab.data import DataError, load_preferences
+
+    from .toy import toy_tokenizer
+
+    rows = [{"prompt": "a", "chosen": "b", "rejected": "c", "score_chosen": 0.9, "score_rejected": 0.2}]
+    ds = load_preferences(rows, toy_tokenizer(), cache_dir=False)
+    assert ds[0].scores == [0.9, 0.2] and ds[0].ranks == [0, 1]
+    plain = load_preferences([{"prompt": "a", "chosen": "b", "rejected": "c"}], toy_tokenizer(), cache_dir=False)
+    assert plain[0].scores is None
+    with pytest.raises(DataError, match=r"row 1 \(index 0\), column 'score_chosen': score_rejected is 'x'"):
+        load_preferences([{**rows[0], "score_rejected": "x"}], toy_tokenizer(), cache_dir=False)

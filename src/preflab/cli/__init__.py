@@ -9,8 +9,9 @@ import argparse
 import sys
 
 from . import objectives as _objectives
+from . import train as _train
 
-VERBS = {"objectives": _objectives}
+VERBS = {"objectives": _objectives, "train": _train}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -36,10 +36,11 @@ from .cache import FORMAT_VERSION, default_cache_dir
 from .dataset import PreferenceDataset, PreferenceExample
 from .errors import DataError, DataWarning, Problem
 from .formats import KINDS, STYLES
+from .grouping import group_by_prompt
 from .load import build_dataset, load_preferences
 from .sources import Rows, read_rows
 
-__all__ = [
+__all__ = ["group_by_prompt", 
     "load_preferences", "PreferenceDataset", "PreferenceExample", "DataError", "DataWarning", "Problem",
     "read_rows", "Rows", "build_dataset", "KINDS", "STYLES", "FORMAT_VERSION", "default_cache_dir",
 ]

@@ -35,7 +35,7 @@ from .dataset import PreferenceDataset
 
 __all__ = ["FORMAT_VERSION", "default_cache_dir", "make_fingerprint", "lookup", "store"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: pairwise score_chosen / score_rejected
 
 
 def default_cache_dir() -> Path:

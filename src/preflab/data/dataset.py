@@ -2,7 +2,7 @@
 
 Every kind has one shape, B prompts with K responses each (DESIGN.md): a pair is ``K = 2`` with ranks
 ``[0, 1]`` (chosen first), unpaired feedback ``K = 1`` with a label of +1 or -1, a list ``K >= 2`` with
-ranks (0 is best) and the scores when given.
+ranks (0 is best) and the scores when given (a pair: its optional score_chosen and score_rejected).
 
 The ids live in a few flat integer arrays with offsets, memory-mapped from the cache, so a dataset of
 millions of responses costs 4 bytes a token and opens at once; ``ds[i]`` builds one example.

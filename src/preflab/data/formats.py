@@ -3,7 +3,8 @@
 ========== ================================================ ===========================================
 kind       columns                                          preference signal
 ========== ================================================ ===========================================
-pairwise   ``prompt``, ``chosen``, ``rejected``             chosen beats rejected (ranks ``[0, 1]``)
+pairwise   ``prompt``, ``chosen``, ``rejected``; optional    chosen beats rejected (ranks ``[0, 1]``);
+           ``score_chosen`` and ``score_rejected``          the scores a reward model gave each, if any
 unpaired   ``prompt``, ``completion``, ``label``            ``label`` true: desirable (+1), false (-1)
 listwise   ``prompt``, ``responses`` and ``ranks`` and/or   ``ranks``: ints, 0 is best, ties allowed;
            ``scores``                                       ``scores``: floats, higher is better
@@ -32,7 +33,7 @@ from typing import Any, Optional, Sequence
 from .errors import DataError
 
 __all__ = [
-    "KINDS", "STYLES", "COLUMNS", "RESPONSE_COLUMNS", "normalize_kind", "normalize_style", "detect_kind",
+    "KINDS", "STYLES", "COLUMNS", "RESPONSE_COLUMNS", "PAIR_SCORES", "normalize_kind", "normalize_style", "detect_kind",
     "detect_style", "required_columns",
 ]
 
@@ -48,6 +49,7 @@ COLUMNS = {
     "listwise": ("prompt", "responses"),
 }
 LISTWISE_SIGNALS = ("ranks", "scores")
+PAIR_SCORES = ("score_chosen", "score_rejected")  # optional reward-model scores of a pair (UltraFeedback's names)
 # The columns that hold responses (strings, or assistant messages in the conversational style).
 RESPONSE_COLUMNS = {"pairwise": ("chosen", "rejected"), "unpaired": ("completion",), "listwise": ("responses",)}
 
@@ -94,6 +96,8 @@ def required_columns(kind: str, columns: Sequence[str], *, source: str) -> tuple
     need = COLUMNS[kind]
     missing = [c for c in need if c not in columns]
     signals = tuple(c for c in LISTWISE_SIGNALS if c in columns) if kind == "listwise" else ()
+    if kind == "pairwise" and all(c in columns for c in PAIR_SCORES):
+        signals = PAIR_SCORES
     if kind == "listwise" and not signals:
         missing.append("ranks' or 'scores")
     if missing:

@@ -120,7 +120,7 @@ def build_dataset(
 
     found: list[tuple[int, Optional[str], str]] = []
     builder = ArrayBuilder()
-    has_scores = "scores" in columns
+    has_scores = "scores" in columns or "score_chosen" in columns
     counts = {"truncated_prompts": 0, "truncated_completions": 0}
     with tqdm(total=rows.num_rows, unit="rows", desc=f"tokenizing {rows.name}", disable=None, leave=False) as bar:
         for start, batch in rows.batches(_BATCH_ROWS, columns):

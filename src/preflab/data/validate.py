@@ -32,7 +32,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Optional, Union
 
-from .formats import LISTWISE_SIGNALS, RESPONSE_COLUMNS
+from .formats import LISTWISE_SIGNALS, PAIR_SCORES, RESPONSE_COLUMNS
 
 __all__ = ["Record", "check_rows", "check_row", "ranks_from_scores"]
 
@@ -112,6 +112,13 @@ def check_row(
             ranks = [0, 1]
             if not problems and completions[0] == completions[1]:
                 problems.append(("rejected", "same as 'chosen'; a pair needs two different responses"))
+            if all(c in row for c in PAIR_SCORES):
+                raw = [row.get(c) for c in PAIR_SCORES]
+                if text_cells:  # CSV cells are text
+                    raw = [_number_or_text(v) for v in raw]
+                scores, msg = _check_scores(raw, 2)
+                if msg:
+                    problems.append(("score_chosen", msg.replace("score 1", "score_chosen").replace("score 2", "score_rejected")))
         else:
             labels, msg = _check_label(row.get("label"), text_cells)
             if msg:
@@ -266,6 +273,13 @@ def _check_scores(value: Any, k: Optional[int]) -> tuple[Optional[list[float]], 
             return None, f"score {j} is {s!r}; scores are finite numbers (higher is better)"
         out.append(float(s))
     return out, None
+
+
+def _number_or_text(value: Any) -> Any:
+    try:
+        return float(value) if isinstance(value, str) else value
+    except ValueError:
+        return value
 
 
 def _check_label(value: Any, text_cells: bool) -> tuple[Optional[list[int]], Optional[str]]:

@@ -5,8 +5,9 @@ log-probs are computed in one no-grad pass and the model leaves memory. The tabl
 set's fingerprint and the model's, so a changed model or data never reuses a stale file.
 
 >>> import torch
->>> t = LogpTable(sums=torch.tensor([[-1.0, -2.0], [-3.0, -4.0]]), lengths=torch.tensor([[1, 2], [1, 1]]))
->>> t.lookup([1, 0]).sums
+>>> t = LogpTable(sums=torch.tensor([[-1.0, -2.0], [-3.0, -4.0]]), lengths=torch.tensor([[1, 2], [1, 1]]),
+...               index=torch.tensor([10, 20]))
+>>> t.lookup([20, 10]).sums           # by each example's ``index`` (its row in the source data)
 tensor([[-3., -4.],
         [-1., -2.]])
 """
@@ -26,19 +27,29 @@ from .logprobs import LogProbs, logprobs_for
 
 __all__ = ["LogpTable", "precompute_logps", "model_fingerprint", "fit_dim"]
 
+_VERSION = 2  # of the table file
+
 
 @dataclass
 class LogpTable:
     """Per-example log-probs: ``sums`` [N, K] and ``lengths`` [N, K]; per-token ``tokens`` [N, K, T]
-    when computed with tokens (T the longest completion in the data set)."""
+    when computed with tokens (T the longest completion in the data set); ``index`` [N] the examples'
+    ``index`` (their source rows), by which ``lookup`` finds them."""
 
     sums: Tensor
     lengths: Tensor
+    index: Tensor
     tokens: Optional[Tensor] = None
 
+    def __post_init__(self):
+        self._row = {int(i): r for r, i in enumerate(self.index.tolist())}
+
     def lookup(self, indices: Sequence[int], T: Optional[int] = None, K: Optional[int] = None) -> LogProbs:
-        """Rows for these example indices as a LogProbs [B, K(, T)] (trimmed or padded to K and T)."""
-        idx = torch.as_tensor(list(indices), dtype=torch.long)
+        """Rows for examples with these ``index`` values as a LogProbs [B, K(, T)] (trimmed or padded to K, T)."""
+        try:
+            idx = torch.tensor([self._row[int(i)] for i in indices], dtype=torch.long)
+        except KeyError as err:
+            raise KeyError(f"example index {err.args[0]} is not in this log-prob table (computed for other data?)") from None
         sums, lengths = self.sums[idx], self.lengths[idx]
         if K is not None:
             sums, lengths = fit_dim(sums, 1, K), fit_dim(lengths, 1, K)
@@ -83,7 +94,7 @@ def precompute_logps(model, examples: Sequence, pad_id: int, *, batch_size: int 
     ``cache_dir`` and ``data_fingerprint`` it is saved and reused (written atomically)."""
     path = None
     if cache_dir is not None and data_fingerprint is not None:
-        key = hashlib.sha256(f"{data_fingerprint}|{model_fingerprint(model)}|{tokens}".encode()).hexdigest()[:24]
+        key = hashlib.sha256(f"{_VERSION}|{data_fingerprint}|{model_fingerprint(model)}|{tokens}".encode()).hexdigest()[:24]
         path = Path(cache_dir) / f"logps-{key}.pt"
         if path.exists():
             return LogpTable(**torch.load(path, weights_only=True))
@@ -95,6 +106,7 @@ def precompute_logps(model, examples: Sequence, pad_id: int, *, batch_size: int 
     sums = torch.zeros(N, K)
     lengths = torch.zeros(N, K, dtype=torch.long)
     tok = torch.zeros(N, K, T) if tokens else None
+    index = torch.tensor([e.index for e in examples], dtype=torch.long)
     steps = range(0, N, batch_size)
     if progress:
         from tqdm.auto import tqdm
@@ -109,10 +121,10 @@ def precompute_logps(model, examples: Sequence, pad_id: int, *, batch_size: int 
             t = lp.tokens.shape[2]
             tok[s:s + len(chunk), :k, :t] = lp.tokens.float().cpu()
     model.train(was_training)
-    table = LogpTable(sums=sums, lengths=lengths, tokens=tok)
+    table = LogpTable(sums=sums, lengths=lengths, index=index, tokens=tok)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".tmp{os.getpid()}")
-        torch.save({k: v for k, v in table.__dict__.items()}, tmp)
+        torch.save({"sums": sums, "lengths": lengths, "index": index, "tokens": tok}, tmp)
         os.replace(tmp, path)
     return table

@@ -1,0 +1,157 @@
+"""The trainer: it learns, every objective trains, accumulation does not change the loss, resume is
+bit-exact after kill -9, a NaN stops the run and keeps the last good checkpoint."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from preflab.objectives import get_objective, list_objectives
+from preflab.train import Trainer, TrainingDiverged, train
+from preflab.train.setup import build_setup
+
+
+def metrics(run_dir):
+    rows = [json.loads(line) for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines()]
+    return {r["step"]: r for r in rows}  # the last row of each step (a resumed run rewrites later steps)
+
+
+def test_dpo_on_a_tiny_model_learns_the_preference(tiny_config):
+    cfg = tiny_config("pairwise", "train.max_steps=12", "optim.lr=3e-3")
+    run = train(cfg)
+    rows = metrics(run)
+    first, last = rows[1], rows[12]
+    assert first["rewards/margins"] == 0.0 and abs(first["loss"] - 0.6931) < 1e-3   # policy == reference
+    assert last["rewards/margins"] > 0.3 and last["loss"] < first["loss"] - 0.05
+    for key in ("rewards/chosen", "rewards/rejected", "rewards/accuracies", "logps/chosen", "logps/rejected",
+                "grad_norm", "learning_rate", "examples_per_s", "tokens_per_s"):
+        assert key in last
+    assert (run / "final" / "model.safetensors").exists() and (run / "final" / "tokenizer.json").exists()
+    assert (run / "config.yaml").exists()
+
+
+# every objective trains on the data it reads (those that need an oracle's prefs train in `preflab online`)
+ONLINE_ONLY = {"online_ipo", "egpo", "nash_md", "irepo"}
+
+
+def kind_for(spec):
+    if spec.data == "unpaired" and spec.name not in ("dro",):
+        return "unpaired"
+    if spec.data in ("listwise", "policy_gradient") or spec.name in ("sppo", "dno", "dro"):
+        return "listwise"
+    return "pairwise"
+
+
+@pytest.fixture(scope="module")
+def opponent_model(tmp_path_factory):
+    """A saved tiny model to serve as an opponent / further reference."""
+    from preflab.models import load_tokenizer, tiny_llama
+
+    path = tmp_path_factory.mktemp("opponent")
+    tok = load_tokenizer("smollm2")
+    tiny_llama(vocab_size=len(tok), seed=7, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+               num_attention_heads=4, num_key_value_heads=2).save_pretrained(path)
+    return str(path)
+
+
+@pytest.mark.parametrize("name", sorted(s.name for s in list_objectives() if s.name not in ONLINE_ONLY))
+def test_every_objective_trains(name, tiny_config, opponent_model):
+    spec = get_objective(name).spec
+    overrides = ["train.max_steps=1", "train.save_final=false", f"objective.name={name}"]
+    if spec.needs_opponents:
+        overrides.append(f"opponents=[{opponent_model}, {opponent_model}]" if name == "mnpo" else f"opponents=[{opponent_model}]")
+    if "extra_ref_logps" in spec.requires:
+        overrides.append(f"reference.extra=[{opponent_model}]")
+    cfg = tiny_config(kind_for(spec), *overrides)
+    rows = metrics(train(cfg))
+    assert torch.isfinite(torch.tensor(rows[1]["loss"])) and rows[1]["grad_norm"] > 0
+
+
+def test_online_objectives_are_refused_offline_with_the_reason(tiny_config):
+    with pytest.raises(ValueError, match="objective 'online_ipo' cannot train on pairwise data: it needs pairwise "
+                                         "preference probabilities"):
+        train(tiny_config("pairwise", "objective.name=online_ipo"))
+    with pytest.raises(ValueError, match="kto' cannot train on pairwise data: it needs desirable/undesirable labels"):
+        train(tiny_config("pairwise", "objective.name=kto"))
+
+
+def _grads(setup):
+    return [p.grad.clone() for p in setup.trainable]
+
+
+@pytest.mark.parametrize("objective", ["dpo", "ipo", "simpo"])
+def test_gradient_accumulation_leaves_loss_and_gradients_unchanged(tiny_config, objective):
+    results = []
+    for micro in ("null", "1", "2"):
+        cfg = tiny_config("pairwise", f"objective.name={objective}", f"train.micro_batch_size={micro}")
+        trainer = Trainer(cfg, build_setup(cfg, get_objective(objective)))
+        loss, *_ = trainer.accumulate(0)
+        results.append((loss, _grads(trainer.s)))
+    (l0, g0), *rest = results
+    for loss, grads in rest:
+        assert abs(loss - l0) < 1e-6
+        for a, b in zip(grads, g0):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
+
+
+def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tiny_config, monkeypatch):
+    cfg = tiny_config("pairwise", "train.max_steps=6", "train.save_every=2")
+    trainer = Trainer(cfg, build_setup(cfg, get_objective("dpo")))
+    real = trainer.scored
+
+    def poisoned(examples, train=True):
+        out, n = real(examples, train)
+        if trainer.s.scheduler.last_epoch >= 3:   # the 4th step goes bad
+            out.loss = out.loss * float("nan")
+        return out, n
+
+    monkeypatch.setattr(trainer, "scored", poisoned)
+    with pytest.raises(TrainingDiverged, match=r"step 4: loss nan .* not finite; stopped before the update\. "
+                                               r"The last good state is saved at .*step-00000003"):
+        trainer.run()
+    state = torch.load(Path(cfg.train.output_dir) / "checkpoints" / "step-00000003" / "state.pt", weights_only=False)
+    assert all(torch.isfinite(w).all() for w in state["weights"].values())
+    assert all(torch.isfinite(p).all() for p in trainer.s.model.parameters())
+
+
+def _cli(cfg_args, cwd):
+    return [sys.executable, "-m", "preflab.cli", "train", *cfg_args]
+
+
+def test_resume_after_kill_minus_nine_is_bit_exact(tiny_config, tmp_path):
+    cfg = tiny_config("pairwise")
+    common = [f"data.train={cfg.data.train}", "data.max_prompt_length=32", "data.max_completion_length=16",
+              f"data.cache_dir={cfg.data.cache_dir}", "train.progress=false", "train.batch_size=4",
+              "train.max_steps=10", "train.save_every=2", "optim.lr=1e-3", "optim.warmup_steps=3",
+              "model.tiny={hidden_size: 32, intermediate_size: 64, num_hidden_layers: 2, num_attention_heads: 4, "
+              "num_key_value_heads: 2}"]
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    whole = tmp_path / "whole"
+    subprocess.run(_cli(common + [f"train.output_dir={whole}"], tmp_path), check=True, env=env, capture_output=True)
+    cut = tmp_path / "cut"
+    proc = subprocess.Popen(_cli(common + [f"train.output_dir={cut}"], tmp_path), env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not (cut / "checkpoints" / "step-00000004").exists():
+        assert proc.poll() is None and time.time() < deadline, "the run ended before its checkpoint at step 4"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = metrics(cut) if (cut / "metrics.jsonl").exists() else {}
+    assert max(done, default=0) < 10, "the kill came too late to test anything"
+    subprocess.run(_cli(common + [f"train.output_dir={cut}", "train.resume=true"], tmp_path), check=True, env=env,
+                   capture_output=True)
+    a, b = metrics(whole), metrics(cut)
+    assert sorted(b) == list(range(1, 11))
+    for step in range(5, 11):
+        assert a[step]["loss"] == b[step]["loss"], step             # bit for bit
+        assert a[step]["grad_norm"] == b[step]["grad_norm"], step
+    wa = torch.load(whole / "checkpoints" / "step-00000008" / "state.pt", weights_only=False)["weights"]
+    wb = torch.load(cut / "checkpoints" / "step-00000008" / "state.pt", weights_only=False)["weights"]
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
