@@ -48,8 +48,11 @@ def keys_of(schema) -> list[str]:
     return out
 
 
-def build(schema, path: Optional[Union[str, Path]], overrides: Sequence[str] = ()):
-    """The schema's instance from a YAML file (optional) and ``key=value`` overrides, validated."""
+def build(schema, path: Optional[Union[str, Path]], overrides: Sequence[str] = (), synonyms: Optional[dict] = None):
+    """The schema's instance from a YAML file (optional) and ``key=value`` overrides, validated.
+
+    ``synonyms`` maps names users bring from other tools (TRL's ``learning_rate``) to the dotted key an
+    unknown-key error should suggest; otherwise the nearest key by spelling is suggested."""
     data: dict = {}
     source = "the command line"
     if path is not None:
@@ -72,7 +75,7 @@ def build(schema, path: Optional[Union[str, Path]], overrides: Sequence[str] = (
         except yaml.YAMLError:
             value = raw
         _set_dotted(data, key.strip(), value)
-    return _from_dict(schema, data, prefix="", source=source)
+    return _from_dict(schema, data, prefix="", source=source, synonyms=synonyms or {})
 
 
 def to_dict(config) -> dict:
@@ -114,7 +117,7 @@ def _set_dotted(data: dict, key: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
-def _from_dict(schema, data: dict, prefix: str, source: str):
+def _from_dict(schema, data: dict, prefix: str, source: str, synonyms: dict):
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: '{prefix.rstrip('.')}' must be a mapping of keys, got {data!r}")
     hints = _hints(schema)
@@ -124,12 +127,12 @@ def _from_dict(schema, data: dict, prefix: str, source: str):
         full = prefix + str(key)
         if key not in names:
             valid = [prefix + k for k in keys_of(schema)]
-            near = difflib.get_close_matches(full, valid, n=1, cutoff=0.5)
+            near = [synonyms[key]] if key in synonyms else difflib.get_close_matches(full, valid, n=1, cutoff=0.5)
             hint = f"; did you mean '{near[0]}'?" if near else f" (valid keys here: {', '.join(sorted(names))})"
             raise ConfigError(f"unknown key '{full}'{hint}" + ("" if source == "the command line" else f" (in {source})"))
         sub = _dataclass_type(hints[key])
         if sub is not None and (isinstance(value, dict) or value is None and not _is_optional(hints[key])):
-            kwargs[key] = _from_dict(sub, value or {}, full + ".", source)
+            kwargs[key] = _from_dict(sub, value or {}, full + ".", source, synonyms)
         else:
             kwargs[key] = _coerce(hints[key], value, full, source)
     return schema(**kwargs)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from preflab.config import build, keys_of
 
 
@@ -19,9 +21,11 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from preflab.objectives import get_objective
     from preflab.train import TrainConfig, train
+    from preflab.train.config import SYNONYMS
 
-    config = build(TrainConfig, args.config, args.overrides)
+    config = build(TrainConfig, args.config, args.overrides, synonyms=SYNONYMS)
     get_objective(config.objective.name, **config.objective.params)  # a bad name or value fails before loading
     run_dir = train(config)
-    print(f"run folder: {run_dir}")
+    if os.environ.get("RANK", "0") == "0":  # one line from a multi-process launch
+        print(f"run folder: {run_dir}")
     return 0

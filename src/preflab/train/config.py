@@ -93,3 +93,14 @@ class TrainConfig:
     opponents: list = field(default_factory=list)   # models whose log-probs fill opponent_logps
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: RunConfig = field(default_factory=RunConfig)
+
+
+# Names from TRL and transformers' TrainingArguments, for the "did you mean" of an unknown key.
+SYNONYMS = {
+    "learning_rate": "optim.lr", "lr_scheduler_type": "optim.scheduler", "max_grad_norm": "optim.max_grad_norm",
+    "per_device_train_batch_size": "train.batch_size", "gradient_accumulation_steps": "train.micro_batch_size",
+    "num_train_epochs": "train.epochs", "output_dir": "train.output_dir", "beta": "objective.params",
+    "loss_type": "objective.name", "max_prompt_length": "data.max_prompt_length",
+    "max_completion_length": "data.max_completion_length", "precompute_ref_log_probs": "reference.mode",
+    "ref_model": "reference.model", "bf16": "train.precision", "seed": "train.seed", "report_to": "train.trackers",
+}

@@ -171,7 +171,8 @@ def build_setup(config: TrainConfig, objective) -> Setup:
         torch.set_num_threads(tr.threads)
     torch.manual_seed(tr.seed)
     needs = needs_of(objective)
-    accelerator = Accelerator(log_with=tr.trackers or None, project_dir=tr.output_dir)
+    # cpu=True lets accelerate form a gloo group from a launcher's environment on machines without GPUs
+    accelerator = Accelerator(cpu=not torch.cuda.is_available(), log_with=tr.trackers or None, project_dir=tr.output_dir)
     if tr.batch_size % accelerator.num_processes:
         raise ValueError(f"train.batch_size={tr.batch_size} must be divisible by the {accelerator.num_processes} "
                          "processes")

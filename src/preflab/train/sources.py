@@ -58,8 +58,6 @@ class AdapterSource(ModelSource):
 
 
 def _pad(lp, K: int, T: Optional[int]):
-    from preflab.engine.cache import _fit
-
     lp.sums, lp.lengths, lp.mask = fit_dim(lp.sums, 1, K), fit_dim(lp.lengths, 1, K), fit_dim(lp.mask, 1, K)
     if T is not None and lp.tokens is not None:
         lp.tokens = fit_dim(fit_dim(lp.tokens, 1, K), 2, T)
