@@ -68,7 +68,8 @@ class Trainer:
         return [data[i] for i in indices[rank * share:(rank + 1) * share]]
 
     def scored(self, examples, train: bool = True):
-        """Objective output on ``examples``: policy log-probs (with grad when training) and fixed models'."""
+        """The objective's output on ``examples`` (the policy's log-probs carry gradients unless the caller
+        is under no_grad) and the number of tokens the policy ran."""
         s, n = self.s, self.s.needs
         K = max(len(e.completion_ids) for e in examples)
         packed = pack(examples, s.pad_id, packing=self.config.train.packing)
@@ -91,9 +92,8 @@ class Trainer:
             kw["kl"] = (kl_policy, kl_ref)
         if n.values:
             kw["values"] = s.value_head(policy.prompt_hidden.float())[:, 0]
-        sb = score_batch(examples, policy, **kw)
-        out = s.objective(sb)
-        return out, int(packed.lengths.sum())
+        out = s.objective(score_batch(examples, policy, **kw))
+        return out, sum(len(e.prompt_ids) + sum(map(len, e.completion_ids)) for e in examples)
 
     def accumulate(self, step: int) -> tuple[float, dict, int, int]:
         """Gradients of the global batch of ``step`` in ``.grad`` (averaged over processes); returns the
