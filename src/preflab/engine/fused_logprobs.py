@@ -30,6 +30,9 @@ def default_chunk_tokens(vocab_size: int, budget_bytes: int = 64 * 2**20) -> int
 
 
 class _LinearLogSoftmaxGather(torch.autograd.Function):
+    """Forward and backward both walk the tokens in chunks through one reused logits buffer, updated in
+    place (fresh [chunk, V] temporaries cost more in allocation and memory traffic than the matmuls)."""
+
     @staticmethod
     def forward(ctx, hidden: Tensor, weight: Tensor, targets: Tensor, chunk: int, want_sq_mass: bool):
         N = hidden.shape[0]
@@ -37,13 +40,14 @@ class _LinearLogSoftmaxGather(torch.autograd.Function):
         out = torch.empty(N, dtype=acc, device=hidden.device)
         lse = torch.empty(N, dtype=acc, device=hidden.device)
         sq = torch.empty(N, dtype=acc, device=hidden.device) if want_sq_mass else None
+        buf = hidden.new_empty(min(chunk, N), weight.shape[0])
         for s in range(0, N, chunk):
             e = min(s + chunk, N)
-            logits = (hidden[s:e] @ weight.T).to(acc)
+            logits = torch.mm(hidden[s:e], weight.T, out=buf[: e - s]).to(acc)
             lse[s:e] = torch.logsumexp(logits, dim=-1)
             out[s:e] = logits.gather(1, targets[s:e, None])[:, 0] - lse[s:e]
             if sq is not None:
-                sq[s:e] = torch.logsumexp(2 * logits, dim=-1) - 2 * lse[s:e]
+                sq[s:e] = torch.logsumexp(logits.mul_(2), dim=-1) - 2 * lse[s:e]
         ctx.save_for_backward(hidden, weight, targets, lse)
         ctx.chunk = chunk
         if sq is None:
@@ -55,22 +59,24 @@ class _LinearLogSoftmaxGather(torch.autograd.Function):
     def backward(ctx, grad_out: Tensor, *unused):
         hidden, weight, targets, lse = ctx.saved_tensors
         need_h, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
-        grad_h = torch.empty_like(hidden) if need_h else None
         acc = lse.dtype
+        grad_h = torch.empty_like(hidden) if need_h else None
         grad_w = torch.zeros(weight.shape, dtype=acc, device=weight.device) if need_w else None
         N, chunk = hidden.shape[0], ctx.chunk
+        buf = hidden.new_empty(min(chunk, N), weight.shape[0])
+        rows = torch.arange(min(chunk, N), device=hidden.device)
         for s in range(0, N, chunk):
             e = min(s + chunk, N)
             g = grad_out[s:e].to(acc)
-            logits = (hidden[s:e] @ weight.T).to(acc)
-            # d logp(target) / d logits = onehot(target) - softmax(logits)
-            dlogits = torch.exp(logits - lse[s:e, None]).mul_(-g[:, None])
-            dlogits[torch.arange(e - s, device=dlogits.device), targets[s:e]] += g
-            dlogits = dlogits.to(hidden.dtype)
+            # d logp(target) / d logits = onehot(target) - softmax(logits), times the incoming gradient
+            dlogits = torch.mm(hidden[s:e], weight.T, out=buf[: e - s]).to(acc)
+            dlogits.sub_(lse[s:e, None]).exp_().mul_(-g[:, None])
+            dlogits[rows[: e - s], targets[s:e]] += g
+            d = dlogits.to(hidden.dtype)
             if need_h:
-                grad_h[s:e] = dlogits @ weight
+                torch.mm(d, weight, out=grad_h[s:e])
             if need_w:
-                grad_w += (dlogits.T @ hidden[s:e]).to(acc)
+                grad_w.addmm_(dlogits.T, hidden[s:e].to(acc))
         return grad_h, (grad_w.to(weight.dtype) if need_w else None), None, None, None
 
 
