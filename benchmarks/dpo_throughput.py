@@ -299,7 +299,6 @@ def role_preflab(work: Path, mode: str, profile: bool = False) -> None:
     torch.set_num_threads(THREADS)
     base_rss = rss_mb()
     import preflab.train.loop as loop
-    import preflab.train.setup as setup_mod
     from preflab.data import PreferenceDataset, PreferenceExample
     from preflab.objectives import get_objective
     from preflab.train import TrainConfig, Trainer
@@ -311,19 +310,7 @@ def role_preflab(work: Path, mode: str, profile: bool = False) -> None:
     fp = hashlib.sha1(json.dumps(rows).encode()).hexdigest()[:16]
     ds = PreferenceDataset.from_examples(examples, kind="pairwise", style="standard", fingerprint=f"bench-{fp}",
                                          stats={"rows": len(examples)}, tokenizer_name="smollm2")
-    # build_setup reads data from files only: hand it the dataset instead (the rest of its path is the real one)
-    setup_mod.load_data = lambda cfg, tokenizer, path, kind=None, group=False: ds
-
-    # instrumentation only: time the one-off reference pass, and record the batches the loop packs
-    ref_seconds = []
-    real_precompute = setup_mod.precompute_logps
-
-    def timed_precompute(*a, **kw):
-        t = time.perf_counter()
-        table = real_precompute(*a, **kw)
-        ref_seconds.append(time.perf_counter() - t)
-        return table
-    setup_mod.precompute_logps = timed_precompute
+    # instrumentation only: record the batches the loop packs
     batches = []
     real_pack = loop.pack
 
@@ -347,7 +334,8 @@ def role_preflab(work: Path, mode: str, profile: bool = False) -> None:
     tr.output_dir, tr.progress, tr.save_final, tr.log_every = str(run_dir), False, False, 1
 
     t0 = time.perf_counter()
-    setup = build_setup(config, get_objective("dpo", beta=BETA))
+    setup = build_setup(config, get_objective("dpo", beta=BETA), train_data=ds)
+    ref_seconds = [setup.timings.get("log-prob tables", 0.0)]
     setup_seconds = time.perf_counter() - t0
     trainer = Trainer(config, setup)
     before_train_rss = rss_mb()

@@ -119,3 +119,19 @@ def test_a_few_dpo_steps_on_smollm2_raise_the_margin(tmp_path, data_files):
     rows = metrics(train(cfg))
     assert rows[1]["rewards/margins"] == pytest.approx(0.0, abs=1e-6)
     assert rows[4]["rewards/margins"] > 0.05 and rows[4]["rewards/accuracies"] >= 0.75
+
+
+def test_metrics_reach_the_tensorboard_tracker(tiny_config):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    cfg = tiny_config("pairwise", "train.trackers=[tensorboard]", "train.max_steps=3", "train.log_every=1")
+    run = train(cfg)
+    events = list(run.rglob("events.out.tfevents.*"))
+    assert events, "no TensorBoard event file was written"
+    acc = EventAccumulator(str(events[0].parent))
+    acc.Reload()
+    tags = set(acc.Tags()["scalars"])
+    assert {"loss", "rewards/margins", "rewards/accuracies", "logps/chosen"} <= tags
+    logged = [e.value for e in acc.Scalars("loss")]
+    assert logged == pytest.approx([metrics(run)[s]["loss"] for s in (1, 2, 3)], rel=1e-6)

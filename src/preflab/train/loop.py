@@ -209,8 +209,9 @@ class Trainer:
         return self.run_dir
 
 
-def train(config: TrainConfig) -> Path:
-    """Train a policy as ``config`` says; returns the run folder (config, metrics.jsonl, checkpoints, final)."""
+def train(config: TrainConfig, train_data=None, eval_data=None) -> Path:
+    """Train a policy as ``config`` says; returns the run folder (config, metrics.jsonl, checkpoints, final).
+    ``train_data`` / ``eval_data`` (PreferenceDatasets built in memory) replace ``data.train`` / ``data.eval``."""
     objective = get_objective(config.objective.name, **config.objective.params)
-    setup = build_setup(config, objective)
+    setup = build_setup(config, objective, train_data, eval_data)
     return Trainer(config, setup).run()

@@ -52,6 +52,7 @@ class Setup:
     value_head: Any = None
     sync_reference: Optional[Callable] = None
     ref_model: Any = None
+    timings: dict = field(default_factory=dict)     # seconds spent before the first step, by part
 
     @property
     def device(self):
@@ -102,7 +103,8 @@ class Setup:
         if self.config.train.trackers:
             self.accelerator.end_training()
         if self.is_main:
-            summary = {"steps": self.total_steps, "seconds": seconds, "world_size": self.world_size}
+            summary = {"steps": self.total_steps, "seconds": seconds, "world_size": self.world_size,
+                       "setup_seconds": self.timings}
             (Path(self.config.train.output_dir) / "summary.json").write_text(json.dumps(summary, indent=2))
 
 
@@ -158,11 +160,28 @@ def _cache_base(cfg) -> str:
     return cfg.data.cache_dir or os.environ.get("PREFLAB_CACHE") or os.path.expanduser("~/.cache/preflab")
 
 
-def build_setup(config: TrainConfig, objective) -> Setup:
+def _flat_hparams(d: dict, prefix: str = "") -> dict:
+    """The config as trackers take hyperparameters: dotted keys, scalar values (lists and None as text)."""
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flat_hparams(v, key + "."))
+        else:
+            out[key] = v if isinstance(v, (int, float, str, bool)) else str(v)
+    return out
+
+
+def build_setup(config: TrainConfig, objective, train_data=None, eval_data=None) -> Setup:
+    """Everything before the first step. ``train_data`` / ``eval_data`` (PreferenceDatasets) replace
+    ``data.train`` / ``data.eval`` when given, for data built in memory."""
+    import time
+
     from accelerate import Accelerator
 
     cfg, tr = config, config.train
-    if not cfg.data.train:
+    timings: dict = {}
+    if not cfg.data.train and train_data is None:
         raise ValueError("data.train is empty: give a preference data file (jsonl, json, parquet, csv) or a "
                          "saved datasets folder")
     if tr.batch_size < 1 or (tr.micro_batch_size is not None and tr.micro_batch_size < 1):
@@ -185,9 +204,13 @@ def build_setup(config: TrainConfig, objective) -> Setup:
     model, tokenizer = load_policy(cfg)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
     group = needs.grouped if cfg.data.group_by_prompt is None else cfg.data.group_by_prompt
-    train_data = load_data(cfg, tokenizer, cfg.data.train, group=group)
+    t = time.perf_counter()
+    if train_data is None:
+        train_data = load_data(cfg, tokenizer, cfg.data.train, group=group)
     check_data(objective, train_data.kind, has_scores=train_data[0].scores is not None)
-    eval_data = load_data(cfg, tokenizer, cfg.data.eval, kind=train_data.kind, group=group) if cfg.data.eval else None
+    if eval_data is None and cfg.data.eval:
+        eval_data = load_data(cfg, tokenizer, cfg.data.eval, kind=train_data.kind, group=group)
+    timings["data"] = time.perf_counter() - t
     if len(train_data) < tr.batch_size:
         raise ValueError(f"the training data has {len(train_data)} examples, fewer than train.batch_size={tr.batch_size}")
     device = accelerator.device
@@ -197,6 +220,7 @@ def build_setup(config: TrainConfig, objective) -> Setup:
     cache_dir = os.path.join(_cache_base(cfg), "logps")
 
     def table_source(source_model, examples, name, fingerprint, tokens=False):
+        t = time.perf_counter()
         table = None
         if accelerator.is_main_process:
             table = precompute_logps(source_model, examples, pad_id, batch_size=tr.micro_batch_size or tr.batch_size,
@@ -206,6 +230,7 @@ def build_setup(config: TrainConfig, objective) -> Setup:
         if table is None:  # other processes read what the main one wrote
             table = precompute_logps(source_model, examples, pad_id, tokens=tokens, cache_dir=cache_dir,
                                      data_fingerprint=fingerprint, **pack_kw)
+        timings["log-prob tables"] = timings.get("log-prob tables", 0.0) + time.perf_counter() - t
         return TableSource(table, name)
 
     # the reference
@@ -288,9 +313,9 @@ def build_setup(config: TrainConfig, objective) -> Setup:
                 p_ref.mul_(1 - alpha).add_(p.detach(), alpha=alpha)
 
     if tr.trackers:
-        accelerator.init_trackers("preflab", config=to_dict(config))
+        accelerator.init_trackers("preflab", config=_flat_hparams(to_dict(config)))
     return Setup(config=config, accelerator=accelerator, model=model, tokenizer=tokenizer, pad_id=pad_id,
                  train_data=train_data, eval_data=eval_data, objective=objective, needs=needs, trainable=trainable,
                  optimizer=optimizer, scheduler=scheduler, total_steps=total, steps_per_epoch=steps_per_epoch,
                  reference=reference, extra_refs=extra, opponents=opponents, kl=kl, value_head=value_head,
-                 sync_reference=sync, ref_model=ref_model)
+                 sync_reference=sync, ref_model=ref_model, timings=timings)
