@@ -89,7 +89,8 @@ def test_cli_refuses_a_bad_objective_before_loading(tmp_path):
 
 
 def test_two_processes_train_the_same_weights_as_one(tiny_config, tmp_path):
-    """torchrun (or `accelerate launch --multi_gpu --num_processes 2`) on CPUs: gloo, each process half the
+    """`accelerate launch --multi_gpu --num_processes 2` on CPUs (accelerate's torchrun launcher; without
+    --multi_gpu, accelerate starts a single process on a machine with no GPU): gloo, each process half the
     batch, gradients averaged: the weights equal a single process's with the same global batch."""
     cfg = tiny_config("pairwise")
     common = [f"data.train={cfg.data.train}", "data.max_prompt_length=32", "data.max_completion_length=16",
@@ -101,8 +102,9 @@ def test_two_processes_train_the_same_weights_as_one(tiny_config, tmp_path):
     one, two = tmp_path / "one", tmp_path / "two"
     subprocess.run([sys.executable, "-m", "preflab.cli", "train", *common, f"train.output_dir={one}"], check=True,
                    env=env, capture_output=True)
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533"]
-    subprocess.run([*torchrun, "-m", "preflab.cli", "train", *common, f"train.output_dir={two}"], check=True, env=env,
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29533"]
+    subprocess.run([*launch, "-m", "preflab.cli", "train", *common, f"train.output_dir={two}"], check=True, env=env,
                    capture_output=True)
     assert json.loads((two / "summary.json").read_text())["world_size"] == 2
     a, b = load_file(one / "final" / "model.safetensors"), load_file(two / "final" / "model.safetensors")
