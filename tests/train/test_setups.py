@@ -137,3 +137,12 @@ def test_metrics_reach_the_tensorboard_tracker(tiny_config):
     assert {"loss", "rewards/margins", "rewards/accuracies", "logps/chosen"} <= tags
     logged = [e.value for e in acc.Scalars("loss")]
     assert logged == pytest.approx([metrics(run)[s]["loss"] for s in (1, 2, 3)], rel=1e-6)
+
+
+def test_a_tracker_that_cannot_log_is_refused_not_skipped(tiny_config):
+    with pytest.raises(ValueError, match="unknown tracker 'tensorbord'"):
+        build_setup(tiny_config("pairwise", "train.trackers=[tensorbord]"), get_objective("dpo"))
+    from accelerate.tracking import get_available_trackers
+    if "mlflow" not in {str(t) for t in get_available_trackers()}:
+        with pytest.raises(ValueError, match="'mlflow' is not installed"):
+            build_setup(tiny_config("pairwise", "train.trackers=[mlflow]"), get_objective("dpo"))

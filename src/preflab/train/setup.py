@@ -160,6 +160,20 @@ def _cache_base(cfg) -> str:
     return cfg.data.cache_dir or os.environ.get("PREFLAB_CACHE") or os.path.expanduser("~/.cache/preflab")
 
 
+def _check_trackers(names) -> None:
+    """accelerate skips a tracker whose package is missing with only a debug log; refuse instead."""
+    if not names:
+        return
+    from accelerate.tracking import LoggerType, get_available_trackers
+
+    known, available = {str(t) for t in LoggerType}, {str(t) for t in get_available_trackers()}
+    for name in names:
+        if name not in known:
+            raise ValueError(f"train.trackers: unknown tracker '{name}'; choose from {sorted(known - {'all'})}")
+        if name != "all" and name not in available:
+            raise ValueError(f"train.trackers: '{name}' is not installed (pip install {name})")
+
+
 def _flat_hparams(d: dict, prefix: str = "") -> dict:
     """The config as trackers take hyperparameters: dotted keys, scalar values (lists and None as text)."""
     out = {}
@@ -186,6 +200,7 @@ def build_setup(config: TrainConfig, objective, train_data=None, eval_data=None)
                          "saved datasets folder")
     if tr.batch_size < 1 or (tr.micro_batch_size is not None and tr.micro_batch_size < 1):
         raise ValueError("train.batch_size and train.micro_batch_size must be >= 1")
+    _check_trackers(tr.trackers)
     if tr.threads:
         torch.set_num_threads(tr.threads)
     torch.manual_seed(tr.seed)
