@@ -5,10 +5,10 @@ game), and :func:`check_preference` says exactly which entry breaks a rule when 
 elsewhere.
 
 >>> P = cyclic(3)                       # rock-paper-scissors: 0 beats 1, 1 beats 2, 2 beats 0
->>> P[0, 1], P[1, 2], P[2, 0], P[1, 0]
-(1.0, 1.0, 1.0, 0.0)
+>>> [float(P[0, 1]), float(P[1, 2]), float(P[2, 0]), float(P[1, 0])]
+[1.0, 1.0, 1.0, 0.0]
 >>> P = bradley_terry([0.0, 1.0, 2.0])  # transitive: sigma(r_i - r_j)
->>> round(P[2, 0], 4)
+>>> round(float(P[2, 0]), 4)
 0.8808
 >>> is_transitive(P), is_transitive(cyclic(5))
 (True, False)
