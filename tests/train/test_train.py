@@ -73,6 +73,48 @@ def test_every_objective_trains(name, tiny_config, opponent_model):
     assert torch.isfinite(torch.tensor(rows[1]["loss"])) and rows[1]["grad_norm"] > 0
 
 
+@pytest.fixture
+def lists_with_prefs(data_files):
+    """The listwise file with an oracle's preference matrices: P_ij = sigmoid(s_i - s_j) of its scores."""
+    return prefs_data(data_files, K=4)
+
+
+def prefs_data(data_files, K):
+    import dataclasses
+
+    from preflab.data import PreferenceDataset, load_preferences
+    from preflab.models import load_tokenizer
+
+    data = load_preferences(data_files["listwise"], load_tokenizer("smollm2"), max_prompt_length=32,
+                            max_completion_length=16)
+    examples = []
+    for e in data:
+        keep = [0, 2, 1, 3][:K]                          # pairs: the best and the third response
+        s = torch.tensor([e.scores[k] for k in keep], dtype=torch.float64)
+        examples.append(dataclasses.replace(e, completion_ids=[e.completion_ids[k] for k in keep],
+                                            ranks=list(range(K)), scores=s.tolist(),
+                                            prefs=torch.sigmoid(s[:, None] - s[None, :]).tolist()))
+    return PreferenceDataset.from_examples(examples, kind="listwise", style="standard", fingerprint=f"lists+prefs{K}",
+                                           stats={}, tokenizer_name="smollm2")
+
+
+def test_prefs_survive_saving(lists_with_prefs, tmp_path):
+    from preflab.data import PreferenceDataset
+
+    lists_with_prefs.save(tmp_path / "d")
+    back = PreferenceDataset.load(tmp_path / "d")
+    assert back[3].prefs == lists_with_prefs[3].prefs
+    assert back[3].prefs[0][1] == pytest.approx(float(torch.sigmoid(torch.tensor(0.7, dtype=torch.float64))))
+
+
+@pytest.mark.parametrize("name", ["online_ipo", "egpo", "nash_md", "sppo"])
+def test_objectives_that_read_an_oracles_prefs_train(name, tiny_config, data_files):
+    cfg = tiny_config("listwise", "train.max_steps=2", "train.save_final=false", f"objective.name={name}")
+    rows = metrics(train(cfg, train_data=prefs_data(data_files, K=4 if name == "sppo" else 2)))
+    assert torch.isfinite(torch.tensor(rows[1]["loss"])) and rows[1]["grad_norm"] > 0
+    assert rows[2]["loss"] != rows[1]["loss"]
+
+
 def test_online_objectives_are_refused_offline_with_the_reason(tiny_config):
     with pytest.raises(ValueError, match="objective 'online_ipo' cannot train on pairwise data: it needs pairwise "
                                          "preference probabilities"):

@@ -40,6 +40,7 @@ _ARRAYS = {
     "ranks": np.int64,              # [C]
     "scores": np.float64,           # [C]
     "labels": np.int8,              # [C]
+    "prefs": np.float64,            # [sum K_i^2] example i's K x K preference matrix, row-major (online data)
 }
 _REQUIRED = ("index", "prompt_offsets", "prompt_tokens", "example_offsets", "completion_offsets", "completion_tokens")
 
@@ -50,7 +51,8 @@ class PreferenceExample:
 
     ``completion_ids``: pairs ``[chosen, rejected]``; unpaired ``[completion]``; lists in the data's order.
     ``ranks``: 0 is best, equal ranks tie (pairs ``[0, 1]``). ``scores``: listwise scores when given.
-    ``labels``: unpaired ``[+1]`` (desirable) or ``[-1]``.
+    ``labels``: unpaired ``[+1]`` (desirable) or ``[-1]``. ``prefs``: a K x K matrix, ``prefs[i][j]`` =
+    P(response i preferred to response j), from an oracle (online rounds).
     """
 
     index: int
@@ -59,6 +61,7 @@ class PreferenceExample:
     ranks: Optional[list[int]]
     scores: Optional[list[float]]
     labels: Optional[list[int]]
+    prefs: Optional[list[list[float]]] = None
 
     @property
     def K(self) -> int:
@@ -120,7 +123,15 @@ class PreferenceDataset(collections.abc.Sequence):
             ranks=a["ranks"][c0:c1].tolist() if "ranks" in a else None,
             scores=_scores(a["scores"][c0:c1]) if "scores" in a else None,
             labels=a["labels"][c0:c1].tolist() if "labels" in a else None,
+            prefs=self._prefs(i, c1 - c0) if "prefs" in a else None,
         )
+
+    def _prefs(self, i: int, K: int) -> list[list[float]]:
+        if not hasattr(self, "_pref_starts"):
+            k = np.diff(self._a["example_offsets"])
+            self._pref_starts = np.concatenate([[0], np.cumsum(k * k)])
+        s = int(self._pref_starts[i])
+        return self._a["prefs"][s:s + K * K].reshape(K, K).tolist()
 
     def __repr__(self) -> str:
         return (f"PreferenceDataset(kind={self.kind!r}, style={self.style!r}, rows={len(self)}, "
@@ -147,6 +158,7 @@ class PreferenceDataset(collections.abc.Sequence):
         builder.add(
             [e.index for e in examples], [e.prompt_ids for e in examples], [e.completion_ids for e in examples],
             ranks=_column(examples, "ranks"), scores=_column(examples, "scores"), labels=_column(examples, "labels"),
+            prefs=_column(examples, "prefs"),
         )
         return cls(builder.finish(), **attrs)
 
@@ -195,7 +207,7 @@ class ArrayBuilder:
 
     def add(self, index: list[int], prompts: list[list[int]], completions: list[list[list[int]]], *,
             ranks: Optional[list[list[int]]] = None, scores: Optional[list[list[float]]] = None,
-            labels: Optional[list[list[int]]] = None) -> None:
+            labels: Optional[list[list[int]]] = None, prefs: Optional[list[list[list[float]]]] = None) -> None:
         if not index:
             return
         flat = [c for cs in completions for c in cs]
@@ -209,6 +221,11 @@ class ArrayBuilder:
         for name, values in (("ranks", ranks), ("scores", scores), ("labels", labels)):
             if values is not None:
                 p[name].append(np.asarray([v for vs in values for v in vs], dtype=_ARRAYS[name]))
+        if prefs is not None:
+            for m, cs in zip(prefs, completions):
+                if np.shape(m) != (len(cs), len(cs)):
+                    raise ValueError(f"prefs must be K x K for K={len(cs)} responses, got shape {np.shape(m)}")
+            p["prefs"].append(np.concatenate([np.asarray(m, dtype=np.float64).ravel() for m in prefs]))
         self._n_prompt_tokens = int(p["prompt_offsets"][-1][-1])
         self._n_completions = int(p["example_offsets"][-1][-1])
         self._n_completion_tokens = int(p["completion_offsets"][-1][-1])

@@ -17,8 +17,9 @@ __all__ = ["signals", "score_batch"]
 
 
 def signals(examples: Sequence, K: int, device=None) -> dict:
-    """``ranks``, ``rewards`` (listwise scores) and ``labels`` [B, K] of the examples, when they carry them.
-    Absent slots get the worst rank, a zero score and label +1 (all masked out downstream)."""
+    """``ranks``, ``rewards`` (listwise scores), ``labels`` [B, K] and ``prefs`` [B, K, K] of the examples, when
+    they carry them. Absent slots get the worst rank, a zero score, label +1 and preference 1/2 (all masked
+    out downstream)."""
     B = len(examples)
     out = {}
     if any(e.ranks is not None for e in examples):
@@ -36,6 +37,12 @@ def signals(examples: Sequence, K: int, device=None) -> dict:
         for b, e in enumerate(examples):
             labels[b, : len(e.labels)] = torch.tensor(e.labels)
         out["labels"] = labels
+    if any(getattr(e, "prefs", None) is not None for e in examples):
+        prefs = torch.full((B, K, K), 0.5)
+        for b, e in enumerate(examples):
+            k = len(e.prefs)
+            prefs[b, :k, :k] = torch.tensor(e.prefs, dtype=torch.float32)
+        out["prefs"] = prefs
     return {k: v.to(device) for k, v in out.items()} if device is not None else out
 
 

@@ -37,7 +37,7 @@ def _spec_needs(obj) -> Needs:
     req = set(r for r in spec.requires if isinstance(r, str))
     alts = [set(r) for r in spec.requires if isinstance(r, tuple)]
     return Needs(
-        reference="ref_logps" in req or (spec.name == "reinforce" and hp["beta"] > 0),
+        reference="ref_logps" in req or "ref_token_logps" in req or (spec.name == "reinforce" and hp["beta"] > 0),
         ref_tokens="ref_token_logps" in req or (spec.data == "policy_gradient" and hp.get("beta", 0) > 0
                                                  and "token_logps" in req),
         tokens="token_logps" in req,
@@ -64,21 +64,24 @@ def needs_of(objective) -> Needs:
     return Needs(**merged)
 
 
-def check_data(objective, kind: str, has_scores: bool = False) -> None:
-    """Raise a clear error when ``kind`` data (with per-response scores or not) cannot feed ``objective``."""
+def check_data(objective, kind: str, has_scores: bool = False, has_prefs: bool = False) -> None:
+    """Raise a clear error when ``kind`` data (with per-response scores, or an oracle's preference matrices,
+    or neither) cannot feed ``objective``."""
     n = needs_of(objective)
     name = getattr(objective, "name", str(objective))
     provides = {"pairwise": {"ranks"}, "listwise": {"ranks"}, "unpaired": {"labels"}}[kind]
     if has_scores:
         provides = provides | {"rewards"}
+    if has_prefs:
+        provides = provides | {"prefs"}
     problems = []
-    if n.prefs:
+    if n.prefs and "prefs" not in provides:
         problems.append("pairwise preference probabilities (prefs), which come from an oracle: train it with "
                         "`preflab online`")
     if n.rewards and "rewards" not in provides:
         problems.append("scores per response (rewards): give listwise data `scores`, or pairs `score_chosen` "
                         "and `score_rejected`")
-    if n.win_rates and "rewards" not in provides:
+    if n.win_rates and not provides & {"rewards", "prefs"}:
         problems.append("win rates (prefs or rewards in [0, 1]): use listwise data with `scores` in [0, 1]")
     if n.labels and "labels" not in provides:
         problems.append(f"desirable/undesirable labels: use unpaired data (prompt/completion/label), not {kind} data")

@@ -222,7 +222,8 @@ def build_setup(config: TrainConfig, objective, train_data=None, eval_data=None)
     t = time.perf_counter()
     if train_data is None:
         train_data = load_data(cfg, tokenizer, cfg.data.train, group=group)
-    check_data(objective, train_data.kind, has_scores=train_data[0].scores is not None)
+    check_data(objective, train_data.kind, has_scores=train_data[0].scores is not None,
+               has_prefs=train_data[0].prefs is not None)
     if eval_data is None and cfg.data.eval:
         eval_data = load_data(cfg, tokenizer, cfg.data.eval, kind=train_data.kind, group=group)
     timings["data"] = time.perf_counter() - t
