@@ -1,0 +1,54 @@
+"""A round's evaluation under the oracle: true win rate against the reference and earlier policies, KL to the
+reference, and the duality gap estimated against the opponent pool.
+
+Win rates use the oracle's preference *probabilities* on sampled pairs (not coin flips), so their only noise
+is the sampling of responses. ``KL(pi || ref)`` is the Monte Carlo mean of ``log pi(y) - log ref(y)`` over
+y ~ pi (summed over tokens). The pool gap is the unregularized two-player gap with best responses restricted
+to the pool (the reference, every earlier policy, the policy itself): ``2 max_sigma W(sigma, pi) - 1``,
+a lower bound on the true duality gap that is 0 when nothing in the pool beats pi.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Sequence
+
+import numpy as np
+import torch
+
+from preflab.data import PreferenceExample
+from preflab.engine import logprobs_for
+
+__all__ = ["win_rate", "kl_to_reference", "pool_gap"]
+
+
+def win_rate(oracle, prompts: Sequence[str], first: Sequence[Sequence[str]], second: Sequence[Sequence[str]]) -> float:
+    """Mean P(first preferred to second) over prompts and sample slots (first[i][j] against second[i][j])."""
+    p, a, b = [], [], []
+    for prompt, xs, ys in zip(prompts, first, second):
+        for x, y in zip(xs, ys):
+            p.append(prompt), a.append(x), b.append(y)
+    return float(np.mean(oracle.compare(p, a, b)))
+
+
+@torch.no_grad()
+def kl_to_reference(policy, ref, prompt_ids: Sequence[Sequence[int]], samples: Sequence[Sequence[Sequence[int]]],
+                    pad_id: int) -> float:
+    """Monte Carlo KL(pi || ref) from the policy's own samples (summed log-probs per response)."""
+    examples = [PreferenceExample(index=i, prompt_ids=list(p), completion_ids=[list(s) for s in ks], ranks=None,
+                                  scores=None, labels=None) for i, (p, ks) in enumerate(zip(prompt_ids, samples))]
+    total, count = 0.0, 0
+    for s in range(0, len(examples), 64):
+        chunk = examples[s:s + 64]
+        lp, lr = logprobs_for(policy, chunk, pad_id), logprobs_for(ref, chunk, pad_id)
+        total += float(((lp.sums - lr.sums) * lp.mask).sum())
+        count += int(lp.mask.sum())
+    return total / count
+
+
+def pool_gap(win_against: Dict[str, float]) -> float:
+    """``max(0, 2 max_sigma W(sigma, pi) - 1)`` from the win rates of the pool's members against pi."""
+    return max(0.0, 2.0 * max(win_against.values()) - 1.0) if win_against else 0.0
+
+
+def decode(tokenizer, samples: Sequence[Sequence[Sequence[int]]]) -> List[List[str]]:
+    return [[tokenizer.decode(s, skip_special_tokens=True) for s in ks] for ks in samples]

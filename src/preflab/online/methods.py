@@ -1,0 +1,156 @@
+"""What each online method trains on in a round, built from K samples per prompt and the oracle's K x K
+preference matrix (``prefs[i][j]`` = P(sample i preferred to sample j)).
+
+Every method is a registry objective plus three choices: which samples make the examples, which model is
+the reference (the initial policy, or the policy at the start of the round), and which past policies are the
+opponents. The win rate of sample i is its mean preference against the prompt's samples,
+``w_i = mean_j prefs[i][j]`` (the self term 1/2 included, as SPPO's code does).
+
+| method | samples | examples | reference | opponents |
+|---|---|---|---|---|
+| iterative_dpo | K from pi_t | best vs worst by win rate (Xiong et al. 2023) | initial | - |
+| online_dpo | 2 from pi_t | the pair, ordered by the oracle's label (Guo et al. 2024) | initial | - |
+| sppo | K from pi_t | all K with prefs (targets P(y > pi_t) - 1/2) | pi_t | - |
+| dno | K from pi_t | all K with prefs; pairs above a margin (Rosset et al. 2024) | - | pi_t |
+| inpo | K from pi_t | best vs worst, prefs | initial | pi_t |
+| mnpo | K from pi_t | best vs worst, prefs | initial | pi_t, pi_{t-1}, ... (``history``) |
+| nash_md | y ~ pi_t, y' ~ pi_t^(1-m) ref^m | the pair with prefs, per-token log-probs | initial | - |
+| online_ipo | 2 from pi_t | the pair with prefs | initial | - |
+| egpo | 2 from pi_t | the pair with prefs | initial | - |
+| spin | 1 from pi_t | the SFT answer vs the sample (Chen et al. 2024) | pi_t | - |
+| grpo, rloo | K from pi_t | all K with the oracle's rewards (win rates when it has no scores) | initial | - |
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+
+from preflab.data import PreferenceExample
+
+__all__ = ["Method", "METHODS", "get_method", "win_rates"]
+
+
+def win_rates(prefs: np.ndarray) -> np.ndarray:
+    """w_i = mean_j prefs[i, j] (self term 1/2 included)."""
+    return np.asarray(prefs, dtype=np.float64).mean(axis=1)
+
+
+def _pair(index, prompt, a, b, P, i, j) -> PreferenceExample:
+    return PreferenceExample(index=index, prompt_ids=list(prompt), completion_ids=[list(a[i]), list(b[j])],
+                             ranks=[0, 1], scores=None, labels=None,
+                             prefs=[[0.5, float(P[i, j])], [float(P[j, i]), 0.5]])
+
+
+def best_vs_worst(index, prompt, samples, P, rng, margin: float = 0.0) -> Optional[PreferenceExample]:
+    w = win_rates(P)
+    i, j = int(np.argmax(w)), int(np.argmin(w))
+    if w[i] - w[j] <= margin or samples[i] == samples[j]:
+        return None
+    return _pair(index, prompt, samples, samples, P, i, j)
+
+
+def labelled_pair(index, prompt, samples, P, rng) -> Optional[PreferenceExample]:
+    """The first two samples, ordered by one Bernoulli draw of the oracle's preference."""
+    if samples[0] == samples[1]:
+        return None
+    first = rng.random() < P[0, 1]
+    return _pair(index, prompt, samples, samples, P, 0, 1) if first else _pair(index, prompt, samples, samples, P, 1, 0)
+
+
+def ordered_pair(index, prompt, samples, P, rng) -> Optional[PreferenceExample]:
+    """The first two samples with their preference probabilities, the more preferred first."""
+    if samples[0] == samples[1]:
+        return None
+    return _pair(index, prompt, samples, samples, P, 0, 1) if P[0, 1] >= 0.5 else _pair(index, prompt, samples, samples, P, 1, 0)
+
+
+def whole_list(index, prompt, samples, P, rng, rewards=None) -> Optional[PreferenceExample]:
+    w = win_rates(P)
+    order = np.argsort(-w, kind="stable")
+    ranks = np.empty(len(w), dtype=np.int64)
+    ranks[order] = np.arange(len(w))
+    scores = w if rewards is None else np.asarray(rewards, dtype=np.float64)
+    return PreferenceExample(index=index, prompt_ids=list(prompt), completion_ids=[list(s) for s in samples],
+                             ranks=ranks.tolist(), scores=[float(x) for x in scores], labels=None,
+                             prefs=np.asarray(P, dtype=np.float64).tolist())
+
+
+@dataclass(frozen=True)
+class Method:
+    """One online method. ``build(index, prompt_ids, samples, prefs, rng, **extra)`` returns the round's example
+    for one prompt, or None to skip it (identical samples, a tie)."""
+
+    name: str
+    objective: str
+    k: int
+    build: Callable
+    kind: str                                   # "pairwise" or "listwise"
+    reference: Optional[str] = "initial"        # "initial", "previous" or None
+    opponents: int = 0                          # how many of the latest policies play as opponents
+    mixture: bool = False                       # y' from the geometric mixture with the reference (Nash-MD)
+    needs_gold: bool = False                    # SPIN: the SFT answer is the chosen response
+    params: Dict = field(default_factory=dict)  # the objective's hyperparameters
+    summary: str = ""
+
+
+def _spin(index, prompt, samples, P, rng, gold=None):
+    if gold is None:
+        raise ValueError("spin needs the SFT answer of every prompt (gold responses)")
+    if list(gold) == list(samples[0]):
+        return None
+    return PreferenceExample(index=index, prompt_ids=list(prompt), completion_ids=[list(gold), list(samples[0])],
+                             ranks=[0, 1], scores=None, labels=None, prefs=None)
+
+
+METHODS: Dict[str, Method] = {m.name: m for m in [
+    Method("iterative_dpo", "dpo", 4, best_vs_worst, "pairwise", summary="DPO on best-vs-worst of K samples, each round"),
+    Method("online_dpo", "dpo", 2, labelled_pair, "pairwise", summary="DPO on one labelled pair per prompt"),
+    Method("sppo", "sppo", 4, whole_list, "listwise", reference="previous",
+           summary="SPPO: regress log pi/pi_t to (P(y > pi_t) - 1/2) / beta"),
+    Method("dno", "dno", 4, whole_list, "listwise", reference=None, opponents=1,
+           summary="DNO: contrastive regression against pi_t on pairs with a margin"),
+    Method("inpo", "inpo", 4, best_vs_worst, "pairwise", opponents=1,
+           summary="INPO: no-regret learning against pi_t, regularized toward the initial policy"),
+    Method("mnpo", "mnpo", 4, best_vs_worst, "pairwise", opponents=2,
+           summary="MNPO: INPO against a population of past policies"),
+    Method("nash_md", "nash_md", 2, ordered_pair, "pairwise", mixture=True,
+           summary="Nash-MD: y' from the geometric mixture of pi_t and the reference"),
+    Method("online_ipo", "online_ipo", 2, ordered_pair, "pairwise", summary="online IPO on pairs from pi_t"),
+    Method("egpo", "egpo", 2, ordered_pair, "pairwise", summary="EGPO: extragradient online IPO"),
+    Method("spin", "dpo", 1, _spin, "pairwise", reference="previous", needs_gold=True,
+           summary="SPIN: the SFT answer against the policy's own sample"),
+    Method("grpo", "grpo", 4, whole_list, "listwise", summary="GRPO on the oracle's rewards"),
+    Method("rloo", "rloo", 4, whole_list, "listwise", summary="RLOO on the oracle's rewards"),
+]}
+
+
+def get_method(name: str) -> Method:
+    if name not in METHODS:
+        import difflib
+        near = difflib.get_close_matches(name, METHODS, n=1)
+        hint = f"; did you mean '{near[0]}'?" if near else ""
+        raise ValueError(f"unknown online method '{name}'{hint} (choose from {', '.join(METHODS)})")
+    return METHODS[name]
+
+
+def build_round(method: Method, prompts: Sequence[Sequence[int]], samples: Sequence[Sequence[Sequence[int]]],
+                prefs: Sequence[np.ndarray], rng: np.random.Generator, *, start_index: int = 0,
+                rewards: Optional[Sequence[Sequence[float]]] = None, gold: Optional[Sequence] = None,
+                margin: Optional[float] = None) -> List[PreferenceExample]:
+    """The round's examples, one per prompt unless the method skips it."""
+    out = []
+    for b, (prompt, ks, P) in enumerate(zip(prompts, samples, prefs)):
+        extra = {}
+        if method.build is whole_list and rewards is not None:
+            extra["rewards"] = rewards[b]
+        if method.needs_gold:
+            extra["gold"] = gold[b] if gold is not None else None
+        if method.build is best_vs_worst and margin is not None:
+            extra["margin"] = margin
+        ex = method.build(start_index + b, prompt, ks, np.asarray(P, dtype=np.float64), rng, **extra)
+        if ex is not None:
+            out.append(ex)
+    return out
