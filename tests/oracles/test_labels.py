@@ -125,6 +125,11 @@ def test_a_killed_process_loses_no_saved_label(tmp_path):
     np.testing.assert_array_equal(p, [1.0 if len(a) > 2 else 0.0 if len(a) < 2 else 0.5 for a in first])
 
 
+def test_an_anonymous_oracle_name_is_refused(tmp_path):
+    with pytest.raises(ValueError, match=r"'reward:.*<lambda>' comes from an anonymous function.*name='...'"):
+        LabelLog(tmp_path / "log.jsonl").label(RewardOracle(lambda x, y: 0.0), ["q"], ["a"], ["b"])
+
+
 def test_oracle_output_is_checked(tmp_path):
     bad = RewardOracle(lambda x, y: float("inf"), name="inf")
     with pytest.raises(OracleError, match=r"0 new label\(s\) were saved"):

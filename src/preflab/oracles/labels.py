@@ -123,6 +123,9 @@ class LabelLog:
             raise TypeError(f"LabelLog.label: oracle must be a preflab Oracle, got {type(oracle).__name__}")
         if batch_size < 1:
             raise ValueError(f"LabelLog.label: batch_size must be >= 1, got {batch_size}")
+        if "<lambda>" in oracle.name or "<locals>" in oracle.name:
+            raise ValueError(f"LabelLog.label: oracle name {oracle.name!r} comes from an anonymous function, so another "
+                             "oracle could share it and reuse its labels; construct the oracle with name='...'")
         n = check_pairs(f"LabelLog.label ({oracle.name})", prompts, first, second)
         keys = [label_key(oracle.name, x, a, b) for x, a, b in zip(prompts, first, second)]
         missing: dict[str, int] = {}
