@@ -73,6 +73,7 @@ def run_online(cfg: OnlineConfig, log: Callable[[str], None] = print) -> dict:
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
     tok, oracle = task.tokenizer(), task.oracle()
     pad, eos = tok.pad_token_id, tok.eos_token_id
+    specials = dict(suppress_ids=sorted({tok.pad_token_id, tok.bos_token_id, tok.unk_token_id} - {eos}))
     encode = lambda texts: [tok(t)["input_ids"] for t in texts]          # noqa: E731
     metrics_path = out / "metrics.json"
     metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {"task": task.name, "methods": {}}
@@ -103,7 +104,7 @@ def run_online(cfg: OnlineConfig, log: Callable[[str], None] = print) -> dict:
         if key not in samples_of:
             m = model if model is not None else _load(model_dir)
             ids = sample(m, eval_ids, cfg.eval_samples, max_new_tokens=task.max_new_tokens, eos_id=eos, pad_id=pad,
-                         temperature=cfg.temperature, seed=cfg.seed + 12345)
+                         temperature=cfg.temperature, seed=cfg.seed + 12345, **specials)
             samples_of[key] = (ids, decode(tok, ids))
         return samples_of[key]
 
@@ -125,14 +126,14 @@ def run_online(cfg: OnlineConfig, log: Callable[[str], None] = print) -> dict:
             prompt_ids = encode(prompts)
             if method.mixture:          # Nash-MD: y from pi_t, y' from the geometric mixture with the reference
                 ys = sample(policy, prompt_ids, 1, max_new_tokens=task.max_new_tokens, eos_id=eos, pad_id=pad,
-                            temperature=cfg.temperature, seed=cfg.seed * 1000 + r)
+                            temperature=cfg.temperature, seed=cfg.seed * 1000 + r, **specials)
                 ys2 = sample(policy, prompt_ids, 1, max_new_tokens=task.max_new_tokens, eos_id=eos, pad_id=pad,
                              temperature=cfg.temperature, seed=cfg.seed * 1000 + r + 500, mixture_with=ref_model,
-                             mixture_coef=_params(cfg, name).pop("mixture_coef", 0.5))
+                             mixture_coef=_params(cfg, name).pop("mixture_coef", 0.5), **specials)
                 samples = [a + b for a, b in zip(ys, ys2)]
             else:
                 samples = sample(policy, prompt_ids, k, max_new_tokens=task.max_new_tokens, eos_id=eos, pad_id=pad,
-                                 temperature=cfg.temperature, seed=cfg.seed * 1000 + r)
+                                 temperature=cfg.temperature, seed=cfg.seed * 1000 + r, **specials)
             texts = decode(tok, samples)
             prefs = [_prefs(oracle, labels, p, ts, cfg.labels, rng) for p, ts in zip(prompts, texts)]
             rewards = None

@@ -8,7 +8,7 @@ same prefix.
 
 from __future__ import annotations
 
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 import torch
 
@@ -38,11 +38,13 @@ class GeometricMixture:
 @torch.no_grad()
 def sample(model, prompts: Sequence[Sequence[int]], k: int, *, max_new_tokens: int, eos_id: int, pad_id: int,
            temperature: float = 1.0, top_p: float = 1.0, seed: int = 0, batch_size: int = 64,
-           mixture_with=None, mixture_coef: float = 0.5) -> List[List[List[int]]]:
+           mixture_with=None, mixture_coef: float = 0.5,
+           suppress_ids: Optional[Sequence[int]] = None) -> List[List[List[int]]]:
     """``out[i][j]``: the j-th of k completions of prompt i (token ids, EOS included when generated).
 
     Sampling is seeded (``torch.manual_seed(seed)`` for the call), so a round's samples are reproducible on
-    CPU. ``mixture_with`` (a reference model) samples from Nash-MD's geometric mixture instead."""
+    CPU. ``mixture_with`` (a reference model) samples from Nash-MD's geometric mixture instead.
+    ``suppress_ids`` are never sampled (default: the pad token, unless it is also EOS)."""
     from transformers import LogitsProcessorList
 
     from preflab.models.seeding import seeded
@@ -52,6 +54,8 @@ def sample(model, prompts: Sequence[Sequence[int]], k: int, *, max_new_tokens: i
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
+    if suppress_ids is None:
+        suppress_ids = [pad_id] if pad_id != eos_id else []
     out: List[List[List[int]]] = []
     with seeded(seed):
         for s in range(0, len(prompts), batch_size):
@@ -69,7 +73,7 @@ def sample(model, prompts: Sequence[Sequence[int]], k: int, *, max_new_tokens: i
             gen = model.generate(input_ids=ids.to(device), attention_mask=attn.to(device), do_sample=True,
                                  temperature=temperature, top_p=top_p, top_k=0, max_new_tokens=max_new_tokens,
                                  num_return_sequences=k, pad_token_id=pad_id, eos_token_id=eos_id,
-                                 logits_processor=processors)
+                                 logits_processor=processors, suppress_tokens=list(suppress_ids) or None)
             new = gen[:, width:].tolist()
             for i in range(len(chunk)):
                 out.append([_cut(new[i * k + j], eos_id, pad_id) for j in range(k)])

@@ -1,0 +1,173 @@
+"""The online loop's parts: what each method trains on (against hand-computed targets), rollouts, the
+Nash-MD mixture sampler, evaluation, the synthetic tasks' ground truth, and one short loop end to end."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from preflab.online import METHODS, build_round, get_method, sample, win_rates
+from preflab.online.evaluate import kl_to_reference, pool_gap
+from preflab.online.rollout import GeometricMixture
+from preflab.tasks import get_task
+
+P4 = np.array([[0.5, 0.9, 0.6, 0.7],
+               [0.1, 0.5, 0.2, 0.4],
+               [0.4, 0.8, 0.5, 0.3],
+               [0.3, 0.6, 0.7, 0.5]])
+SAMPLES = [[11, 2], [12, 2], [13, 2], [14, 2]]
+PROMPT = [1, 5, 6]
+
+
+def one(name, **kw):
+    return build_round(get_method(name), [PROMPT], [SAMPLES[: get_method(name).k]],
+                       [P4[: get_method(name).k, : get_method(name).k]], np.random.default_rng(0), **kw)
+
+
+def test_win_rates_include_the_self_term():
+    np.testing.assert_allclose(win_rates(P4), [(0.5 + 0.9 + 0.6 + 0.7) / 4, 1.2 / 4, 2.0 / 4, 2.1 / 4])
+
+
+@pytest.mark.parametrize("name", ["iterative_dpo", "inpo", "mnpo"])
+def test_best_vs_worst_pairs(name):
+    (ex,) = one(name)
+    # win rates 0.675, 0.3, 0.5, 0.525: sample 0 is best, sample 1 worst
+    assert ex.completion_ids == [SAMPLES[0], SAMPLES[1]]
+    assert ex.ranks == [0, 1] and ex.prompt_ids == PROMPT
+    assert ex.prefs == [[0.5, 0.9], [pytest.approx(0.1), 0.5]]
+
+
+def test_a_pair_below_the_margin_is_skipped():
+    assert build_round(get_method("iterative_dpo"), [PROMPT], [SAMPLES], [P4], np.random.default_rng(0),
+                       margin=0.4) == []
+    tie = np.full((4, 4), 0.5)
+    assert build_round(get_method("iterative_dpo"), [PROMPT], [SAMPLES], [tie], np.random.default_rng(0)) == []
+
+
+def test_lists_carry_win_rates_ranks_and_prefs():
+    (ex,) = one("sppo")
+    assert ex.scores == pytest.approx([0.675, 0.3, 0.5, 0.525])
+    assert ex.ranks == [0, 3, 2, 1]
+    assert ex.prefs == P4.tolist()
+    (ex,) = one("grpo", rewards=[[1.0, -1.0, 0.5, 0.0]])
+    assert ex.scores == [1.0, -1.0, 0.5, 0.0]                   # an oracle's rewards replace win rates
+
+
+def test_pairs_for_online_ipo_and_nash_md_put_the_preferred_first():
+    P = np.array([[0.5, 0.3], [0.7, 0.5]])
+    for name in ("online_ipo", "egpo", "nash_md"):
+        (ex,) = build_round(get_method(name), [PROMPT], [SAMPLES[:2]], [P], np.random.default_rng(0))
+        assert ex.completion_ids == [SAMPLES[1], SAMPLES[0]]
+        assert ex.prefs == [[0.5, 0.7], [pytest.approx(0.3), 0.5]]
+
+
+def test_online_dpo_orders_by_a_bernoulli_draw():
+    P = np.array([[0.5, 0.8], [0.2, 0.5]])
+    firsts = [build_round(get_method("online_dpo"), [PROMPT], [SAMPLES[:2]], [P], np.random.default_rng(s))[0]
+              .completion_ids[0] == SAMPLES[0] for s in range(400)]
+    assert abs(np.mean(firsts) - 0.8) < 3 * np.sqrt(0.8 * 0.2 / 400)
+
+
+def test_spin_contrasts_the_sft_answer_with_the_sample():
+    (ex,) = build_round(get_method("spin"), [PROMPT], [SAMPLES[:1]], [np.full((1, 1), 0.5)],
+                        np.random.default_rng(0), gold=[[20, 21, 2]])
+    assert ex.completion_ids == [[20, 21, 2], SAMPLES[0]]
+    with pytest.raises(ValueError, match="spin needs the SFT answer"):
+        build_round(get_method("spin"), [PROMPT], [SAMPLES[:1]], [np.full((1, 1), 0.5)], np.random.default_rng(0))
+
+
+def test_method_wiring():
+    assert METHODS["inpo"].opponents == 1 and METHODS["inpo"].reference == "initial"
+    assert METHODS["mnpo"].opponents == 2
+    assert METHODS["sppo"].reference == "previous"          # SPPO: the reference is the round's start
+    assert METHODS["dno"].reference is None and METHODS["dno"].opponents == 1
+    assert METHODS["nash_md"].mixture
+    with pytest.raises(ValueError, match="did you mean 'mnpo'"):
+        get_method("mnp")
+
+
+# -- rollouts -----------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tiny():
+    task = get_task("heterogeneous")
+    return task, task.tokenizer(), task.model(seed=0), task.model(seed=1)
+
+
+def test_rollouts_are_seeded_and_stop_at_eos(tiny):
+    task, tok, model, _ = tiny
+    prompts = [tok(p)["input_ids"] for p in task.prompts()]
+    kw = dict(max_new_tokens=7, eos_id=tok.eos_token_id, pad_id=tok.pad_token_id, suppress_ids=[0, 1, 3])
+    a, b, c = (sample(model, prompts, 3, seed=s, **kw) for s in (4, 4, 5))
+    assert a == b and a != c
+    assert len(a) == 4 and all(len(ks) == 3 for ks in a)
+    for ks in a:
+        for s in ks:
+            assert 1 <= len(s) <= 7 and not {0, 1, 3} & set(s)          # no pad, BOS or unk sampled
+            assert tok.eos_token_id not in s[:-1]
+
+
+def test_geometric_mixture_logits(tiny):
+    task, tok, model, ref = tiny
+    ids = torch.tensor([tok("t1 : clear")["input_ids"]])
+    with torch.no_grad():
+        lp = torch.log_softmax(model(ids).logits[:, -1], -1)
+        lr = torch.log_softmax(ref(ids).logits[:, -1], -1)
+    mix = GeometricMixture(ref, 0.25, tok.pad_token_id, ids.shape[1], torch.ones_like(ids))
+    out = mix(ids, model(ids).logits[:, -1].detach())
+    torch.testing.assert_close(out, 0.75 * lp + 0.25 * lr)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        GeometricMixture(ref, 1.5, 0, 1, ids)
+
+
+def test_kl_to_itself_is_zero_and_positive_otherwise(tiny):
+    task, tok, model, ref = tiny
+    prompts = [tok(p)["input_ids"] for p in task.prompts()]
+    s = sample(model, prompts, 8, max_new_tokens=7, eos_id=tok.eos_token_id, pad_id=tok.pad_token_id, seed=0)
+    assert kl_to_reference(model, model, prompts, s, tok.pad_token_id) == pytest.approx(0.0, abs=1e-6)
+    assert kl_to_reference(model, ref, prompts, s, tok.pad_token_id) > 0.01
+
+
+def test_pool_gap():
+    assert pool_gap({"sft": 0.3, "round_1": 0.45}) == 0.0
+    assert pool_gap({"sft": 0.3, "round_1": 0.7}) == pytest.approx(0.4)
+
+
+# -- tasks -----------------------------------------------------------------------------------------------------
+
+def test_heterogeneous_task_is_intransitive_with_the_stated_margins():
+    from scipy.special import expit
+    oracle = get_task("heterogeneous").oracle()
+    P = oracle.prefs("t0 :", ["formal formal", "casual casual", "vivid vivid"])
+    s4, s8 = expit(4.0), expit(-8.0)
+    assert P[0, 1] == pytest.approx(0.65 * s4 + 0.35 * s8)        # A over B: types 1 and 3
+    assert P[1, 2] == pytest.approx(0.80 * s4 + 0.20 * s8)        # B over C: types 1 and 2
+    assert P[2, 0] == pytest.approx(0.55 * s4 + 0.45 * s8)        # C over A: types 2 and 3
+    assert oracle.compare(["t0 :"], ["clear"], ["um"])[0] == pytest.approx(expit(6.0))  # junk loses for everyone
+
+
+def test_sentiment_reward():
+    task = get_task("sentiment")
+    assert task.score("t0 :", "great love movie") == pytest.approx(1 / (1 + np.exp(-4.0)))
+    assert task.score("t0 :", "awful movie") == pytest.approx(1 / (1 + np.exp(2.0)))
+    with pytest.raises(ValueError, match="unknown task 'sentimant'"):
+        get_task("sentimant")
+
+
+# -- the loop ----------------------------------------------------------------------------------------------
+
+def test_one_round_of_iterative_dpo_beats_the_sft_policy(tmp_path):
+    from preflab.online import OnlineConfig, run_online
+
+    cfg = OnlineConfig(methods=["iterative_dpo"], rounds=1, prompts_per_round=32, steps_per_round=10,
+                       eval_samples=16, sft_examples=500, sft_steps=60, output_dir=str(tmp_path / "run"), progress=False)
+    metrics = run_online(cfg, log=lambda s: None)
+    (row,) = metrics["methods"]["iterative_dpo"]
+    assert row["win_rate_vs_ref"] > 0.6 and row["kl"] > 0
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["methods"]["iterative_dpo"][0]["round"] == 1
+    labels = (tmp_path / "run" / "iterative_dpo" / "labels.jsonl").read_text().splitlines()
+    assert len(labels) == 32 * 6                               # 4 samples -> 6 pairs per prompt, all logged
+    # rerunning resumes: the finished round is read back, nothing is trained or labelled again
+    again = run_online(cfg, log=lambda s: None)
+    assert again["methods"]["iterative_dpo"] == metrics["methods"]["iterative_dpo"]
