@@ -8,10 +8,12 @@ from __future__ import annotations
 import argparse
 import sys
 
+from . import demo as _demo
 from . import objectives as _objectives
+from . import online as _online
 from . import train as _train
 
-VERBS = {"objectives": _objectives, "train": _train}
+VERBS = {"demo": _demo, "objectives": _objectives, "online": _online, "train": _train}
 
 
 def main(argv: list[str] | None = None) -> int:
