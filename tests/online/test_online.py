@@ -171,3 +171,32 @@ def test_one_round_of_iterative_dpo_beats_the_sft_policy(tmp_path):
     # rerunning resumes: the finished round is read back, nothing is trained or labelled again
     again = run_online(cfg, log=lambda s: None)
     assert again["methods"]["iterative_dpo"] == metrics["methods"]["iterative_dpo"]
+
+
+def test_a_failing_oracle_stops_the_round_and_a_rerun_reuses_its_labels(tmp_path):
+    from preflab.online import OnlineConfig, run_online
+    from preflab.oracles import CallableOracle, OracleError
+
+    truth = get_task("heterogeneous").oracle()
+    calls = {"n": 0, "fail_after": 40}
+
+    def flaky(prompts, first, second):
+        calls["n"] += len(prompts)
+        if calls["n"] > calls["fail_after"]:
+            raise OracleError("judge unreachable")
+        return truth.compare(prompts, first, second)
+
+    oracle = CallableOracle(compare_fn=flaky, batched=True, name="flaky-judge")
+    cfg = OnlineConfig(methods=["iterative_dpo"], rounds=1, prompts_per_round=16, steps_per_round=2,
+                       eval_samples=4, sft_examples=200, sft_steps=5, output_dir=str(tmp_path / "run"), progress=False)
+    with pytest.raises(OracleError, match=r"(?s)iterative_dpo round 1 stopped: .* labels obtained so far are in .*"
+                                          r"labels.jsonl; rerun the same command to resume"):
+        run_online(cfg, log=lambda s: None, oracle=oracle)
+    saved = len((tmp_path / "run" / "iterative_dpo" / "labels.jsonl").read_text().splitlines())
+    assert saved >= 36                                         # whole prompts' worth of labels were kept
+    calls.update(n=0, fail_after=10_000)
+    metrics = run_online(cfg, log=lambda s: None, oracle=oracle)
+    after = len((tmp_path / "run" / "iterative_dpo" / "labels.jsonl").read_text().splitlines())
+    assert calls["n"] == after - saved                         # only labels not in the log were asked for
+    assert 0 < calls["n"] <= 16 * 6 - saved                    # (repeated pairs within a round are asked once)
+    assert len(metrics["methods"]["iterative_dpo"]) == 1

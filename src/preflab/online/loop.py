@@ -40,7 +40,8 @@ class OnlineConfig:
     prompts_per_round: int = 64
     k: Optional[int] = None                     # samples per prompt (default: the method's)
     labels: str = "exact"                       # "exact": the oracle's probabilities; "sampled": Bernoulli draws
-    params: dict = field(default_factory=dict)  # per method: {"inpo": {"eta": 0.1}}; "*" applies to all
+    params: dict = field(default_factory=dict)  # per method: {"inpo": {"eta": 0.1}}; "*" applies to all;
+                                                # "objective" swaps the loss ({"iterative_dpo": {"objective": "discopop"}})
     sft_examples: int = 2000
     sft_steps: int = 150
     sft_lr: float = 3e-3
@@ -58,9 +59,10 @@ def _params(cfg: OnlineConfig, method: str) -> dict:
     return {**cfg.params.get("*", {}), **cfg.params.get(method, {})}
 
 
-def run_online(cfg: OnlineConfig, log: Callable[[str], None] = print) -> dict:
-    """Run every method for ``cfg.rounds`` rounds from one SFT policy; returns (and writes) metrics.json."""
-    from preflab.oracles import LabelLog
+def run_online(cfg: OnlineConfig, log: Callable[[str], None] = print, oracle=None) -> dict:
+    """Run every method for ``cfg.rounds`` rounds from one SFT policy; returns (and writes) metrics.json.
+    ``oracle`` replaces the task's ground truth as the labeller (evaluation always uses the ground truth)."""
+    from preflab.oracles import LabelLog, OracleError
     from preflab.tasks import get_task
 
     for name in cfg.methods:
@@ -71,7 +73,8 @@ def run_online(cfg: OnlineConfig, log: Callable[[str], None] = print) -> dict:
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
-    tok, oracle = task.tokenizer(), task.oracle()
+    tok, truth = task.tokenizer(), task.oracle()
+    labeller = oracle if oracle is not None else truth
     pad, eos = tok.pad_token_id, tok.eos_token_id
     specials = dict(suppress_ids=sorted({tok.pad_token_id, tok.bos_token_id, tok.unk_token_id} - {eos}))
     encode = lambda texts: [tok(t)["input_ids"] for t in texts]          # noqa: E731
@@ -135,11 +138,15 @@ def run_online(cfg: OnlineConfig, log: Callable[[str], None] = print) -> dict:
                 samples = sample(policy, prompt_ids, k, max_new_tokens=task.max_new_tokens, eos_id=eos, pad_id=pad,
                                  temperature=cfg.temperature, seed=cfg.seed * 1000 + r, **specials)
             texts = decode(tok, samples)
-            prefs = [_prefs(oracle, labels, p, ts, cfg.labels, rng) for p, ts in zip(prompts, texts)]
+            try:
+                prefs = [_prefs(labeller, labels, p, ts, cfg.labels, rng) for p, ts in zip(prompts, texts)]
+            except OracleError as err:
+                raise OracleError(f"{name} round {r + 1} stopped: the oracle failed ({err}). The {len(labels)} labels "
+                                  f"obtained so far are in {labels.path}; rerun the same command to resume") from err
             rewards = None
             if method.objective in ("grpo", "rloo"):
                 try:
-                    rewards = [oracle.score([p] * len(ts), ts).tolist() for p, ts in zip(prompts, texts)]
+                    rewards = [labeller.score([p] * len(ts), ts).tolist() for p, ts in zip(prompts, texts)]
                 except NotImplementedError:
                     rewards = None          # win rates stand in for rewards
             examples = build_round(method, prompt_ids, samples, prefs, rng, start_index=r * 100000, rewards=rewards,
@@ -147,7 +154,7 @@ def run_online(cfg: OnlineConfig, log: Callable[[str], None] = print) -> dict:
             round_dir = out / name / f"round_{r}"
             new_dir = _train_round(cfg, method, name, examples, policy_dir, sft_dir, history, round_dir, r)
             history.append(new_dir)
-            row = _evaluate(cfg, oracle, tok, eval_prompts, eval_ids, ref_model, ref_samples, history, eval_samples,
+            row = _evaluate(cfg, truth, tok, eval_prompts, eval_ids, ref_model, ref_samples, history, eval_samples,
                             pad)
             row.update(round=r + 1, examples=len(examples), seconds=time.perf_counter() - t0)
             rows.append(row)
@@ -188,7 +195,8 @@ def _train_round(cfg, method, name, examples, policy_dir, sft_dir, history, roun
                                            stats={"rows": len(examples)}, tokenizer_name=cfg.task)
     params = {k: v for k, v in _params(cfg, name).items() if k != "mixture_coef"}
     params = {**method.params, **params}
-    overrides = [f"model.name={policy_dir}", f"model.tokenizer={sft_dir}", f"objective.name={method.objective}",
+    objective = params.pop("objective", method.objective)     # e.g. iterative rounds with DiscoPOP's loss
+    overrides = [f"model.name={policy_dir}", f"model.tokenizer={sft_dir}", f"objective.name={objective}",
                  f"train.output_dir={round_dir}", f"data.cache_dir={Path(cfg.output_dir) / 'cache'}",
                  f"train.batch_size={min(cfg.batch_size, len(examples))}", f"train.max_steps={cfg.steps_per_round}",
                  f"optim.lr={cfg.lr}", "optim.scheduler=constant", f"train.seed={cfg.seed + r}", "train.progress=false",
