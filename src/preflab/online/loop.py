@@ -155,7 +155,7 @@ def run_online(cfg: OnlineConfig, log: Callable[[str], None] = print, oracle=Non
             new_dir = _train_round(cfg, method, name, examples, policy_dir, sft_dir, history, round_dir, r)
             history.append(new_dir)
             row = _evaluate(cfg, truth, tok, eval_prompts, eval_ids, ref_model, ref_samples, history, eval_samples,
-                            pad)
+                            pad, task)
             row.update(round=r + 1, examples=len(examples), seconds=time.perf_counter() - t0)
             rows.append(row)
             metrics_path.write_text(json.dumps(metrics, indent=1))
@@ -215,7 +215,7 @@ def _train_round(cfg, method, name, examples, policy_dir, sft_dir, history, roun
     return round_dir / "final"
 
 
-def _evaluate(cfg, oracle, tok, prompts, prompt_ids, ref_model, ref_samples, history, eval_samples, pad) -> dict:
+def _evaluate(cfg, oracle, tok, prompts, prompt_ids, ref_model, ref_samples, history, eval_samples, pad, task) -> dict:
     current = history[-1]
     policy = _load(current)
     ids, mine = eval_samples(current, policy)
@@ -224,4 +224,6 @@ def _evaluate(cfg, oracle, tok, prompts, prompt_ids, ref_model, ref_samples, his
     row["win_rate_vs_rounds"] = {("sft" if i == 0 else f"round_{i}"): 1.0 - w for i, w in enumerate(against.values())}
     row["duality_gap"] = pool_gap(against)
     row["kl"] = kl_to_reference(policy, ref_model, prompt_ids, ids, pad)
+    if task.reward is not None:                   # tasks with a scalar reward report its mean too
+        row["reward"] = float(np.mean([task.score(p, y) for p, ys in zip(prompts, mine) for y in ys]))
     return row
