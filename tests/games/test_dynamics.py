@@ -65,6 +65,14 @@ def test_run_dynamics_returns_a_recorded_trajectory_and_calls_back_each_iteratio
     assert run_dynamics(P, "sppo", 0.0, every=10_000).iterations.tolist() == [0, ALGORITHMS["sppo"].default_iterations]
 
 
+def test_every_algorithm_not_regularized_runs_on_the_unregularized_game():
+    P = random_preference(5, seed=2)
+    for name, algo in ALGORITHMS.items():
+        if not algo.regularized:
+            traj = run_dynamics(P, name, 0.0, iterations=5)
+            assert traj.beta == 0.0 and np.abs(traj.last - traj.policies[0]).max() > 1e-4, name
+
+
 def test_hyperparameters_override_the_defaults():
     P = random_preference(4, seed=1)
     a = run_dynamics(P, "sppo", 0.0, iterations=5, eta=0.5)
@@ -224,7 +232,8 @@ def test_iterative_dpo_round_fits_dpo_with_the_round_start_as_reference(game3):
     for _ in range(steps):
         G = W * (expit(w[:, None] - w[None, :]) - 1)
         w -= lr * (G.sum(1) - G.sum(0))
-    got = run_dynamics(P, "iterative_dpo", beta, ref=ref, init=pi0, iterations=1, lr=lr, inner_steps=steps).last
+    got = run_dynamics(P, "iterative_dpo", 0.1, ref=ref, init=pi0, iterations=1, lr=lr, inner_steps=steps,
+                       dpo_beta=beta).last
     assert np.allclose(got, softmax(np.log(pi0) + w / beta), atol=1e-14)
 
 
@@ -329,7 +338,7 @@ def test_sampled_win_rates_and_pairs_are_unbiased():
     ({"algorithm": "sppo", "callback": 3}, "callback must be callable"),
     ({"algorithm": "spo", "sampled": True, "samples": 1}, "needs samples >= 2"),
     ({"algorithm": "mnpo", "population": [[0.5, 0.5, 0.0, 0.0]]}, "positive probability"),
-    ({"algorithm": "iterative_dpo", "beta": 0.0}, "beta must be > 0"),
+    ({"algorithm": "iterative_dpo", "dpo_beta": 0.0}, "dpo_beta=0.0 must be > 0"),
 ])
 def test_invalid_input_raises_a_clear_value_error(kwargs, match):
     kwargs = {"beta": 0.1, **kwargs}

@@ -337,27 +337,28 @@ def ipo(game: Game, log_pi: np.ndarray, lr: float) -> Iterator[np.ndarray]:
            target="no equilibrium: a DPO round is a soft step toward the BT winner of the current policy's pairs",
            paper="RLHF Workflow: From Reward Modeling to Online RLHF (Dong et al.); Self-Rewarding LMs (Yuan et al.)",
            arxiv="2405.07863",
-           hypers={"lr": _FIT_LR, "inner_steps": Hyper(50, "gradient steps of the round's DPO fit", "count")})
-def iterative_dpo(game: Game, log_pi: np.ndarray, lr: float, inner_steps: int) -> Iterator[np.ndarray]:
+           hypers={"lr": _FIT_LR, "inner_steps": Hyper(50, "gradient steps of the round's DPO fit", "count"),
+                   "dpo_beta": Hyper(0.1, "DPO's beta: the KL weight toward the round-start policy (a step size "
+                                          "1 / dpo_beta; the game's beta only sets the measured gap)")})
+def iterative_dpo(game: Game, log_pi: np.ndarray, lr: float, inner_steps: int, dpo_beta: float) -> Iterator[np.ndarray]:
     """Iterative (online) DPO (Xiong et al. 2312.11456; Dong et al. 2405.07863): each iteration is one round.
 
-    Pairs come from the round-start policy pi_t and are labelled by P; DPO is then run for
-    ``inner_steps`` gradient steps on the implicit reward w (from w = 0) with **pi_t as the reference**
-    (the usual choice: the reference is reset to the last round's policy), and the round ends at
+    Pairs come from the round-start policy pi_t and are labelled by P; DPO (its own ``dpo_beta``) is then
+    run for ``inner_steps`` gradient steps on the implicit reward w (from w = 0) with **pi_t as the
+    reference** (the usual choice: the reference is reset to the last round's policy), and the round ends at
 
-        pi_{t+1} ∝ pi_t exp(w / beta),   w ≈ argmin_w sum_ab W_t[a, b] (-log sigmoid(w_a - w_b))
+        pi_{t+1} ∝ pi_t exp(w / dpo_beta),   w ≈ argmin_w sum_ab W_t[a, b] (-log sigmoid(w_a - w_b))
 
-    Exact: W_t = 2 pi_t(a) pi_t(b) P[a, b]; sampled: ``samples`` fresh pairs from pi_t per round. Without a
-    KL anchor to ref this has no Nash fixed point; on a BT game it collapses toward the best response.
+    Exact: W_t = 2 pi_t(a) pi_t(b) P[a, b]; sampled: ``samples`` fresh pairs from pi_t per round. Nothing
+    anchors it to ref, so it has no Nash fixed point: a round is a step of size 1/dpo_beta toward the BT
+    winner of the current policy's pairs, and it collapses (on a BT game, onto the best response).
     """
-    if game.beta <= 0:
-        raise ValueError("iterative_dpo: DPO's beta must be > 0 (the round's step is w / beta)")
     while True:
         W = game.pair_weights(np.exp(log_pi))
         w = np.zeros(game.n)
         for _ in range(inner_steps):
             w = w - lr * _pair_grad(W, w, _bt_dloss)
-        log_pi = normalize(log_pi + w / game.beta)
+        log_pi = normalize(log_pi + w / dpo_beta)
         yield log_pi
 
 
