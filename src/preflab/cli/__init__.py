@@ -9,11 +9,12 @@ import argparse
 import sys
 
 from . import demo as _demo
+from . import game as _game
 from . import objectives as _objectives
 from . import online as _online
 from . import train as _train
 
-VERBS = {"demo": _demo, "objectives": _objectives, "online": _online, "train": _train}
+VERBS = {"demo": _demo, "game": _game, "objectives": _objectives, "online": _online, "train": _train}
 
 
 def main(argv: list[str] | None = None) -> int:
