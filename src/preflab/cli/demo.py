@@ -16,7 +16,11 @@ def add_parser(sub) -> None:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--methods", default="iterative_dpo,inpo,mnpo", help="comma-separated online methods")
     p.add_argument("--task", default="heterogeneous", help="transitive, heterogeneous or sentiment")
-    p.add_argument("--model", default="tiny", help="tiny (the default); smollm2 is not wired into the demo yet")
+    p.add_argument("--model", default="tiny", choices=["tiny", "smollm2"],
+                   help="tiny (default) or smollm2: the real SmolLM2-135M-Instruct on instructions with checkable "
+                        "constraints (a programmatic judge)")
+    p.add_argument("--minutes", type=float, default=None,
+                   help="time budget: no new round starts after it (default: none for tiny, 10 for smollm2)")
     p.add_argument("--seed", type=int, default=0)
 
 
@@ -24,13 +28,16 @@ def run(args) -> int:
     from preflab.online import OnlineConfig, run_online
     from preflab.online.report import write_report
 
-    if args.model != "tiny":
-        raise ValueError(f"--model {args.model}: the demo runs the tiny model only for now; SmolLM2 online rounds "
-                         "are not wired in yet")
     t0 = time.perf_counter()
-    cfg = OnlineConfig(task=args.task, methods=[m.strip() for m in args.methods.split(",") if m.strip()],
-                       rounds=args.rounds, output_dir=args.out, seed=args.seed, prompts_per_round=48,
-                       steps_per_round=12, eval_samples=24, sft_examples=1000, sft_steps=100)
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    if args.model == "smollm2":
+        cfg = OnlineConfig(task="instructions", methods=methods, rounds=args.rounds, output_dir=args.out,
+                           seed=args.seed, prompts_per_round=16, steps_per_round=4, batch_size=4, lr=2e-6,
+                           eval_samples=4, max_minutes=10.0 if args.minutes is None else args.minutes)
+    else:
+        cfg = OnlineConfig(task=args.task, methods=methods, rounds=args.rounds, output_dir=args.out, seed=args.seed,
+                           prompts_per_round=48, steps_per_round=12, eval_samples=24, sft_examples=1000,
+                           sft_steps=100, max_minutes=args.minutes)
     metrics = run_online(cfg, log=lambda s: print(s, file=sys.stderr))
     report = write_report(metrics, args.out)
     print(f"{'method':<15} {'round':>5} {'win rate vs SFT':>16} {'KL':>7} {'pool gap':>9}")

@@ -50,6 +50,7 @@ class OnlineConfig:
     lr: float = 1e-3
     temperature: float = 1.0
     eval_samples: int = 32                      # per task prompt
+    max_minutes: Optional[float] = None         # no new round starts after this budget
     output_dir: str = "runs/online"
     seed: int = 0
     progress: bool = True
@@ -70,19 +71,23 @@ def run_online(cfg: OnlineConfig, log: Callable[[str], None] = print, oracle=Non
     if cfg.labels not in ("exact", "sampled"):
         raise ValueError(f"labels must be 'exact' or 'sampled', got {cfg.labels!r}")
     task = get_task(cfg.task)
+    started = time.perf_counter()
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
     tok, truth = task.tokenizer(), task.oracle()
     labeller = oracle if oracle is not None else truth
     pad, eos = tok.pad_token_id, tok.eos_token_id
-    specials = dict(suppress_ids=sorted({tok.pad_token_id, tok.bos_token_id, tok.unk_token_id} - {eos}))
+    specials = dict(suppress_ids=sorted({tok.pad_token_id, tok.bos_token_id, tok.unk_token_id} - {eos, None}))
     encode = lambda texts: [tok(t)["input_ids"] for t in texts]          # noqa: E731
     metrics_path = out / "metrics.json"
     metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {"task": task.name, "methods": {}}
 
     # the starting policy: SFT on the task's base distribution
     sft_dir = out / "sft"
+    if not (sft_dir / "config.json").exists() and getattr(task, "pretrained", False):
+        task.model(seed=cfg.seed).save_pretrained(sft_dir)      # an instruct model starts as it is
+        tok.save_pretrained(sft_dir)
     if not (sft_dir / "config.json").exists():
         t0 = time.perf_counter()
         model = task.model(seed=cfg.seed)
@@ -97,7 +102,7 @@ def run_online(cfg: OnlineConfig, log: Callable[[str], None] = print, oracle=Non
     gold = {p: tok(" " + c, add_special_tokens=False)["input_ids"] + [eos]
             for p, c in task.sft_examples(len(task.prompts()) * 4, cfg.seed + 1)}
 
-    eval_prompts = [p for p in task.prompts() for _ in range(1)]
+    eval_prompts = task.prompts()
     eval_ids = encode(eval_prompts)
     samples_of: Dict[str, tuple] = {}
 
@@ -120,7 +125,12 @@ def run_online(cfg: OnlineConfig, log: Callable[[str], None] = print, oracle=Non
         history = [sft_dir] + [out / name / f"round_{r}" / "final" for r in range(len(rows))]
         labels = LabelLog(out / name / "labels.jsonl")
         k = cfg.k or method.k
+        if method.needs_gold and not gold:
+            raise ValueError(f"{name} needs SFT answers, and task '{task.name}' has none")
         for r in range(len(rows), cfg.rounds):
+            if cfg.max_minutes is not None and time.perf_counter() - started > 60 * cfg.max_minutes:
+                log(f"{name}: budget of {cfg.max_minutes} min reached before round {r + 1}; stopping")
+                break
             t0 = time.perf_counter()
             policy_dir = history[-1]
             policy = _load(policy_dir)

@@ -181,7 +181,17 @@ TASKS: Dict[str, Callable[[], WordTask]] = {"transitive": _transitive, "heteroge
                                             "sentiment": _sentiment}
 
 
-def get_task(name: str) -> WordTask:
+def _instructions():
+    from .instructions import InstructionTask
+    return InstructionTask()
+
+
+TASKS["instructions"] = _instructions
+
+
+def get_task(name: str):
+    """A built-in task by name: ``transitive``, ``heterogeneous``, ``sentiment`` (tiny word tasks) or
+    ``instructions`` (SmolLM2-135M-Instruct with a programmatic judge)."""
     if name not in TASKS:
         raise ValueError(f"unknown task '{name}'; choose from {sorted(TASKS)}")
     return TASKS[name]()
