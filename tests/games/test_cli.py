@@ -121,7 +121,7 @@ def test_matrix_and_ref_files(tmp_path, capsys):
     (["--algorithms", "nash_mdd"], "unknown algorithm 'nash_mdd'; did you mean 'nash_md'?"),
     (["--algorithms", " , "], "--algorithms is empty"),
     (["--preference", "cyclc"], "--preference 'cyclc' is unknown; did you mean 'cyclic'?"),
-    (["--n", "2"], "--n 2: a cyclic game needs at least 3 responses"),
+    (["--preference", "cyclic", "--n", "2"], "--n 2: a cyclic game needs at least 3 responses"),
     (["--preference", "random", "--n", "1"], "--n 1: a random game needs at least 2 responses"),
     (["--beta", "-0.5"], "--beta must be a finite number >= 0, got -0.5"),
     (["--beta", "nan"], "--beta must be a finite number >= 0"),
@@ -159,11 +159,18 @@ def test_table(tmp_path, capsys):
                  "--no-plots"])
     lines = capsys.readouterr().out.splitlines()
     assert code == 0
-    assert lines[0].startswith("game: cyclic, seed 0, N = 5, beta = 0.1; equilibrium certified to duality gap")
+    assert lines[0].startswith("game: random, seed 0, N = 5, beta = 0.1; equilibrium certified to duality gap")
     assert lines[1].split() == ["algorithm", "iters", "gap", "(last)", "gap", "(avg)", "win", "vs", "ref", "win",
                                 "vs", "eq", "KL", "to", "ref"]
     assert [line.split()[0] for line in lines[3:5]] == ["egpo", "sppo"]
     assert lines[-1] == f"run folder: {tmp_path} (result.json, metrics.jsonl)"
+
+
+def test_cyclic_game_with_uniform_reference_warns(tmp_path, capsys):
+    code, result, err = run_game(capsys, "--preference", "cyclic", "--algorithms", "sppo", "--iterations", "5",
+                                 "--out", str(tmp_path), "--no-plots")
+    assert code == 0 and "the uniform reference is the cyclic game's equilibrium" in err
+    assert result["algorithms"]["sppo"]["duality_gap"] < 1e-12                 # it starts and stays there
 
 
 def test_console_entry_point(tmp_path):

@@ -1,8 +1,8 @@
 """``preflab game``: an exact tabular preference game, its certified equilibrium, and the dynamics of the
 online algorithms on it, with their duality gaps, win rates and plots.
 
-    preflab game                                              # cyclic game, N = 10, beta = 0.1, default set
-    preflab game --preference random --n 3 --algorithms all   # every dynamic, plus the simplex picture
+    preflab game                                              # random game, N = 10, beta = 0.1, default set
+    preflab game --preference cyclic --n 3 --ref 0.6,0.3,0.1 --algorithms all   # every dynamic, and the simplex
     preflab game --preference-file P.npy --beta 0 --json      # a matrix of your own; result.json on stdout
 
 The run folder (``--out``, default ``runs/game-<timestamp>``) receives ``result.json`` (the game, its
@@ -33,8 +33,8 @@ def add_parser(sub) -> None:
                                    "equilibrium), run the online preference-optimization dynamics on it, and "
                                    "write their duality gaps, win rates and plots to a run folder.")
     g = p.add_argument_group("the game")
-    g.add_argument("--preference", default="cyclic", metavar="KIND",
-                   help="preference family: cyclic (default), random, bt, mixture")
+    g.add_argument("--preference", default="random", metavar="KIND",
+                   help="preference family: random (default), cyclic, bt, mixture")
     g.add_argument("--preference-file", metavar="FILE",
                    help="a preference matrix instead: .npy, .csv, or .json (a list of rows, or an object with "
                         "'P', such as a result.json); N is its size")
@@ -71,6 +71,9 @@ def run(args) -> int:
     n = P.shape[0]
     beta = _beta(args.beta)
     ref = _reference(args.ref, n)
+    if kind == "cyclic" and args.ref is None:
+        print("preflab game: note: the uniform reference is the cyclic game's equilibrium, so every algorithm "
+              "starts (and stays) there; give --ref to start elsewhere", file=sys.stderr)
     names = _algorithms(args.algorithms, beta)
     algos = [get_algorithm(name) for name in names]
     for flag, value, low in (("--iterations", args.iterations, 0), ("--samples", args.samples, 1),
@@ -291,4 +294,7 @@ def _print_table(result: dict, out: str) -> None:
 
 
 def _fmt(x, spec: str = ".2e") -> str:
-    return "inf" if x is None else format(x, spec)
+    """A table cell: None (an infinite value in the JSON) as inf, rounding noise around 0 as 0."""
+    if x is None:
+        return "inf"
+    return format(0.0 if abs(x) < 1e-15 else x, spec)
