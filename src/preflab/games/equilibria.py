@@ -115,24 +115,41 @@ def duality_gap(P, pi, beta: float = 0.0, ref=None) -> float:
     return max(0.0, 2.0 * _max_value(P @ pi, pi, beta, log_ref) - 1.0)
 
 
+def gap_of_checked(P: np.ndarray, pi: np.ndarray, beta: float, ref: np.ndarray) -> float:
+    """:func:`duality_gap` for inputs already validated (a trajectory checks P and ref once, not per row)."""
+    if beta > 0 and np.any((pi > 0) & (ref <= 0)):
+        return float("inf")
+    with np.errstate(divide="ignore"):
+        log_ref = np.log(ref)
+    return max(0.0, 2.0 * _max_value(P @ pi, pi, beta, log_ref) - 1.0)
+
+
 def exploitability(P, pi, beta: float = 0.0, ref=None) -> float:
     """How much a best responder gains over a copy of pi: max_pi1 J(pi1, pi) - J(pi, pi) = DG(pi) / 2."""
     return 0.5 * duality_gap(P, pi, beta, ref)
 
 
 def maximal_lottery(P, tol: float = 1e-9) -> np.ndarray:
-    """The unregularized symmetric equilibrium (von Neumann winner): pi with pi^T P >= 1/2 column by column,
-    found by the LP  max v  s.t.  (P - 1/2)^T pi >= v,  pi in the simplex  (HiGHS). Certified: DG(pi) <= tol."""
+    """The unregularized symmetric equilibrium (von Neumann winner): pi with pi^T P >= 1/2 column by column.
+
+    A response that beats or ties every other (a weak Condorcet winner) is one, found in O(N^2). Otherwise
+    the LP ``max 1^T y  s.t.  P y <= 1, y >= 0`` and ``pi = y / 1^T y`` (valid because the symmetric game's
+    value 1/2 is positive; N variables, N rows), by HiGHS: dual simplex below N = 300, interior point above
+    (5.7x faster at N = 1000 on random games, `benchmarks/games.py`). Certified: DG(pi) <= tol."""
     P = check_preference(P)
     n = P.shape[0]
-    A = P - 0.5
-    # variables x = (pi, v); minimise -v subject to v - (A^T pi)_j <= 0, sum pi = 1
-    res = linprog(c=np.r_[np.zeros(n), -1.0], A_ub=np.c_[-A.T, np.ones(n)], b_ub=np.zeros(n),
-                  A_eq=np.r_[np.ones(n), 0.0][None, :], b_eq=[1.0], bounds=[(0, None)] * n + [(None, None)],
-                  method="highs")
+    winners = np.flatnonzero((P >= 0.5 - 1e-12).all(axis=1))
+    if winners.size:
+        pi = np.zeros(n)
+        pi[winners[0]] = 1.0
+        return pi
+    # min -1^T y  s.t.  P y <= 1: at the optimum P y* <= 1 with equality on the support, and pi = y* / 1^T y*
+    # satisfies pi^T P >= 1/2 by symmetry (P^T = 1 - P)
+    res = linprog(c=-np.ones(n), A_ub=P, b_ub=np.ones(n), bounds=[(0, None)] * n,
+                  method="highs-ipm" if n >= 300 else "highs")
     if res.status != 0:
         raise NotCertified(f"HiGHS did not solve the maximal-lottery LP: {res.message}")
-    pi = np.clip(res.x[:n], 0.0, None)
+    pi = np.clip(res.x, 0.0, None)
     pi /= pi.sum()
     gap = duality_gap(P, pi, 0.0)
     if gap > tol:

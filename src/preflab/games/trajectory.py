@@ -7,7 +7,8 @@ from typing import Optional
 
 import numpy as np
 
-from .equilibria import duality_gap, kl
+from .equilibria import gap_of_checked, kl
+from .preferences import check_policy, check_preference
 
 __all__ = ["Trajectory"]
 
@@ -49,6 +50,8 @@ class Trajectory:
     def record(cls, algorithm: str, P, beta: float, ref, iterates, every: int = 1, **kw) -> "Trajectory":
         """Build a trajectory from the full list of iterates (start included), keeping every ``every``-th
         row and always the last; the running average runs over all iterates, recorded or not."""
+        P = check_preference(P)
+        ref = check_policy(ref, P.shape[0], "ref")
         it = np.asarray(iterates, dtype=np.float64)
         T = len(it) - 1
         csum = np.cumsum(it[1:], axis=0) if T > 0 else np.zeros((0, it.shape[1]))
@@ -57,5 +60,5 @@ class Trajectory:
         pol = it[keep]
         return cls(algorithm=algorithm, beta=float(beta), ref=np.asarray(ref, dtype=np.float64),
                    iterations=np.asarray(keep), policies=pol, averaged=avg,
-                   gaps=np.array([duality_gap(P, p, beta, ref) for p in pol]),
-                   avg_gaps=np.array([duality_gap(P, p, beta, ref) for p in avg]), **kw)
+                   gaps=np.array([gap_of_checked(P, p, float(beta), ref) for p in pol]),
+                   avg_gaps=np.array([gap_of_checked(P, p, float(beta), ref) for p in avg]), **kw)
