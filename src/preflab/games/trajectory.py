@@ -40,7 +40,7 @@ class Trajectory:
 
     def summary(self, P) -> dict:
         """Final figures, JSON-ready: last and averaged gap, win rate against the reference, KL, iterations."""
-        last, avg = self.policies[-1], self.averaged[-1]
+        last = self.policies[-1]
         return {"algorithm": self.algorithm, "iterations": int(self.iterations[-1]), "sampled": self.sampled,
                 "duality_gap": float(self.gaps[-1]), "avg_duality_gap": float(self.avg_gaps[-1]),
                 "win_rate_vs_ref": float(last @ P @ self.ref), "kl_to_ref": kl(last, self.ref),

@@ -14,7 +14,7 @@ at a time. Texts are sorted by length before batching, to pad little.
 from __future__ import annotations
 
 import os
-from typing import Callable, Optional, Union
+from typing import Callable, Optional
 
 import numpy as np
 
