@@ -91,9 +91,9 @@ def run_online(cfg: OnlineConfig, log: Callable[[str], None] = print, oracle=Non
     if not (sft_dir / "config.json").exists():
         t0 = time.perf_counter()
         model = task.model(seed=cfg.seed)
+        sft = task.sft_examples(cfg.sft_examples, cfg.seed)
         pairs = [(p, tok(" " + c, add_special_tokens=False)["input_ids"] + [eos])
-                 for p, c in zip(encode([x for x, _ in task.sft_examples(cfg.sft_examples, cfg.seed)]),
-                                 [c for _, c in task.sft_examples(cfg.sft_examples, cfg.seed)])]
+                 for p, c in zip(encode([x for x, _ in sft]), [c for _, c in sft])]
         losses = supervised_finetune(model, pairs, pad, steps=cfg.sft_steps, lr=cfg.sft_lr, seed=cfg.seed)
         model.save_pretrained(sft_dir)
         tok.save_pretrained(sft_dir)
@@ -134,7 +134,7 @@ def run_online(cfg: OnlineConfig, log: Callable[[str], None] = print, oracle=Non
             t0 = time.perf_counter()
             policy_dir = history[-1]
             policy = _load(policy_dir)
-            rng = np.random.default_rng([cfg.seed, r, len(name)])
+            rng = np.random.default_rng([cfg.seed, r])      # every method sees the same prompts in round r
             prompts = [task.prompts()[i] for i in rng.integers(len(task.prompts()), size=cfg.prompts_per_round)]
             prompt_ids = encode(prompts)
             if method.mixture:          # Nash-MD: y from pi_t, y' from the geometric mixture with the reference
