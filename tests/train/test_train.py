@@ -79,7 +79,7 @@ def lists_with_prefs(data_files):
     return prefs_data(data_files, K=4)
 
 
-def prefs_data(data_files, K):
+def prefs_data(data_files, K, kind="listwise"):
     import dataclasses
 
     from preflab.data import PreferenceDataset, load_preferences
@@ -94,7 +94,7 @@ def prefs_data(data_files, K):
         examples.append(dataclasses.replace(e, completion_ids=[e.completion_ids[k] for k in keep],
                                             ranks=list(range(K)), scores=s.tolist(),
                                             prefs=torch.sigmoid(s[:, None] - s[None, :]).tolist()))
-    return PreferenceDataset.from_examples(examples, kind="listwise", style="standard", fingerprint=f"lists+prefs{K}",
+    return PreferenceDataset.from_examples(examples, kind=kind, style="standard", fingerprint=f"{kind}+prefs{K}",
                                            stats={}, tokenizer_name="smollm2")
 
 
@@ -107,10 +107,11 @@ def test_prefs_survive_saving(lists_with_prefs, tmp_path):
     assert back[3].prefs[0][1] == pytest.approx(float(torch.sigmoid(torch.tensor(0.7, dtype=torch.float64))))
 
 
-@pytest.mark.parametrize("name", ["online_ipo", "egpo", "nash_md", "sppo"])
+@pytest.mark.parametrize("name", ["online_ipo", "egpo", "nash_md", "sppo", "irepo"])
 def test_objectives_that_read_an_oracles_prefs_train(name, tiny_config, data_files):
-    cfg = tiny_config("listwise", "train.max_steps=2", "train.save_final=false", f"objective.name={name}")
-    rows = metrics(train(cfg, train_data=prefs_data(data_files, K=4 if name == "sppo" else 2)))
+    kind = "pairwise" if get_objective(name).spec.data == "pairwise" else "listwise"
+    cfg = tiny_config(kind, "train.max_steps=2", "train.save_final=false", f"objective.name={name}")
+    rows = metrics(train(cfg, train_data=prefs_data(data_files, K=4 if name == "sppo" else 2, kind=kind)))
     assert torch.isfinite(torch.tensor(rows[1]["loss"])) and rows[1]["grad_norm"] > 0
     assert rows[2]["loss"] != rows[1]["loss"]
 
