@@ -211,6 +211,20 @@ class Game:
         """One preference bit per pair: 1.0 when y is preferred to y2, drawn as Bernoulli(P[y, y2])."""
         return (self.rng.random(np.shape(y)) < self.P[y, y2]).astype(np.float64)
 
+    def round_robin(self, pi: np.ndarray):
+        """``samples`` responses drawn from pi play each other once per pair (Bernoulli bits); returns the
+        draws and each draw's number of wins (out of samples - 1)."""
+        S = self.samples
+        y = self.draw(pi, S)
+        i, j = np.triu_indices(S, 1)
+        bits = self.judge(y[i], y[j])
+        return y, np.bincount(i, bits, S) + np.bincount(j, 1.0 - bits, S)
+
+    def per_response(self, y: np.ndarray, values: np.ndarray, absent: float) -> np.ndarray:
+        """The mean of ``values`` over the copies of each response among the draws y; ``absent`` where undrawn."""
+        count = np.bincount(y, minlength=self.n)
+        return np.where(count > 0, np.bincount(y, values, self.n) / np.maximum(count, 1), absent)
+
     def wins(self, pi: np.ndarray) -> np.ndarray:
         """r(y) = P(y > pi) for every response y: ``P @ pi`` exactly, or the fraction of Bernoulli wins of
         y against ``samples`` opponents drawn from pi (every response meets the same opponents)."""
@@ -618,14 +632,8 @@ def spo(game: Game, log_pi: np.ndarray, eta: float) -> Iterator[np.ndarray]:
     while True:
         pi = np.exp(log_pi)
         if game.sampled:
-            S = game.samples
-            y = game.draw(pi, S)
-            i, j = np.triu_indices(S, 1)
-            bits = game.judge(y[i], y[j])
-            wins = np.bincount(i, bits, S) + np.bincount(j, 1.0 - bits, S)
-            proportion = wins / (S - 1)
-            count = np.bincount(y, minlength=game.n)
-            reward = np.where(count > 0, np.bincount(y, proportion, game.n) / np.maximum(count, 1), 0.5)
+            y, wins = game.round_robin(pi)
+            reward = game.per_response(y, wins / (game.samples - 1), absent=0.5)
         else:
             reward = game.P @ pi
         log_pi = normalize(log_pi + eta * reward)
@@ -678,13 +686,9 @@ def dno(game: Game, log_pi: np.ndarray, eta: float) -> Iterator[np.ndarray]:
     while True:
         pi = np.exp(log_pi)
         if game.sampled:
-            S = game.samples
-            y = game.draw(pi, S)
-            i, j = np.triu_indices(S, 1)
-            bits = game.judge(y[i], y[j])
-            score = (0.5 + np.bincount(i, bits, S) + np.bincount(j, 1.0 - bits, S)) / S
-            count = np.bincount(y, minlength=game.n)
-            move = np.where(count > 0, np.bincount(y, score - score.mean(), game.n) / np.maximum(count, 1), 0.0)
+            y, wins = game.round_robin(pi)
+            score = (0.5 + wins) / game.samples
+            move = game.per_response(y, score - score.mean(), absent=0.0)
         else:
             move = game.P @ pi
         log_pi = normalize(log_pi + move / eta)
