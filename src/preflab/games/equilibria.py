@@ -107,12 +107,7 @@ def duality_gap(P, pi, beta: float = 0.0, ref=None) -> float:
     pi leaves the reference's support and beta > 0."""
     P, beta = check_preference(P), _beta(beta)
     n = P.shape[0]
-    pi, ref = check_policy(pi, n), _ref(ref, n)
-    if beta > 0 and np.any((pi > 0) & (ref <= 0)):
-        return float("inf")
-    with np.errstate(divide="ignore"):
-        log_ref = np.log(ref)
-    return max(0.0, 2.0 * _max_value(P @ pi, pi, beta, log_ref) - 1.0)
+    return gap_of_checked(P, check_policy(pi, n), beta, _ref(ref, n))
 
 
 def gap_of_checked(P: np.ndarray, pi: np.ndarray, beta: float, ref: np.ndarray) -> float:

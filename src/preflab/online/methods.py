@@ -38,8 +38,9 @@ def win_rates(prefs: np.ndarray) -> np.ndarray:
     return np.asarray(prefs, dtype=np.float64).mean(axis=1)
 
 
-def _pair(index, prompt, a, b, P, i, j) -> PreferenceExample:
-    return PreferenceExample(index=index, prompt_ids=list(prompt), completion_ids=[list(a[i]), list(b[j])],
+def _pair(index, prompt, samples, P, i, j) -> PreferenceExample:
+    """Samples i (first) and j with their preference probabilities."""
+    return PreferenceExample(index=index, prompt_ids=list(prompt), completion_ids=[list(samples[i]), list(samples[j])],
                              ranks=[0, 1], scores=None, labels=None,
                              prefs=[[0.5, float(P[i, j])], [float(P[j, i]), 0.5]])
 
@@ -49,7 +50,7 @@ def best_vs_worst(index, prompt, samples, P, rng, margin: float = 0.0) -> Option
     i, j = int(np.argmax(w)), int(np.argmin(w))
     if w[i] - w[j] <= margin or samples[i] == samples[j]:
         return None
-    return _pair(index, prompt, samples, samples, P, i, j)
+    return _pair(index, prompt, samples, P, i, j)
 
 
 def labelled_pair(index, prompt, samples, P, rng) -> Optional[PreferenceExample]:
@@ -57,14 +58,14 @@ def labelled_pair(index, prompt, samples, P, rng) -> Optional[PreferenceExample]
     if samples[0] == samples[1]:
         return None
     first = rng.random() < P[0, 1]
-    return _pair(index, prompt, samples, samples, P, 0, 1) if first else _pair(index, prompt, samples, samples, P, 1, 0)
+    return _pair(index, prompt, samples, P, 0, 1) if first else _pair(index, prompt, samples, P, 1, 0)
 
 
 def ordered_pair(index, prompt, samples, P, rng) -> Optional[PreferenceExample]:
     """The first two samples with their preference probabilities, the more preferred first."""
     if samples[0] == samples[1]:
         return None
-    return _pair(index, prompt, samples, samples, P, 0, 1) if P[0, 1] >= 0.5 else _pair(index, prompt, samples, samples, P, 1, 0)
+    return _pair(index, prompt, samples, P, 0, 1) if P[0, 1] >= 0.5 else _pair(index, prompt, samples, P, 1, 0)
 
 
 def whole_list(index, prompt, samples, P, rng, rewards=None) -> Optional[PreferenceExample]:
