@@ -2,6 +2,11 @@
 Nash-MD mixture sampler, evaluation, the synthetic tasks' ground truth, and one short loop end to end."""
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -200,3 +205,31 @@ def test_a_failing_oracle_stops_the_round_and_a_rerun_reuses_its_labels(tmp_path
     assert calls["n"] == after - saved                         # only labels not in the log were asked for
     assert 0 < calls["n"] <= 16 * 6 - saved                    # (repeated pairs within a round are asked once)
     assert len(metrics["methods"]["iterative_dpo"]) == 1
+
+
+def test_a_run_killed_inside_a_rounds_training_resumes_from_its_checkpoint(tmp_path):
+    """kill -9 during round 1's training; the rerun continues that training from the newest checkpoint and
+    ends with the same metrics as a run never interrupted."""
+    settings = ["methods=[iterative_dpo]", "rounds=1", "prompts_per_round=8", "steps_per_round=8", "checkpoint_every=2",
+                "eval_samples=4", "sft_examples=200", "sft_steps=5", "batch_size=4", "progress=false"]
+    cmd = lambda out: [sys.executable, "-m", "preflab.cli", "online", *settings, f"output_dir={out}"]  # noqa: E731
+    env = {**os.environ, "PYTHONHASHSEED": "random"}
+    subprocess.run(cmd(tmp_path / "whole"), check=True, env=env, capture_output=True)
+    cut = tmp_path / "cut"
+    proc = subprocess.Popen(cmd(cut), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 180
+    while not (cut / "iterative_dpo" / "round_0" / "checkpoints" / "step-00000004").exists():
+        assert proc.poll() is None and time.time() < deadline, "the run ended before its checkpoint at step 4"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (cut / "metrics.json").exists() or not json.loads((cut / "metrics.json").read_text())["methods"]
+    subprocess.run(cmd(cut), check=True, env=env, capture_output=True)
+    steps = [json.loads(line)["step"] for line in (cut / "iterative_dpo" / "round_0" / "metrics.jsonl").read_text().splitlines()
+             if '"loss"' in line]
+    assert steps.count(1) == 1 and steps.count(8) >= 1           # resumed (not restarted): step 1 was logged once
+    assert not (cut / "iterative_dpo" / "round_0" / "checkpoints").exists()   # cleaned up once the round ended
+    whole, resumed = (json.loads((d / "metrics.json").read_text())["methods"]["iterative_dpo"][0]
+                      for d in (tmp_path / "whole", cut))
+    for key in ("win_rate_vs_ref", "kl", "duality_gap", "examples"):
+        assert resumed[key] == whole[key], key

@@ -8,14 +8,17 @@ One round of one method::
     pi_t+1   = preflab.train on the examples                   (reference / opponents as the method says)
     metrics  = win rate vs the reference and earlier rounds, KL, pool gap   (evaluate)
 
-A run folder holds ``config.yaml``, ``sft/`` (the starting policy), ``<method>/round_<r>/final`` (each
+A run folder holds ``config.json``, ``sft/`` (the starting policy), ``<method>/round_<r>/final`` (each
 iterate), ``<method>/labels.jsonl``, and ``metrics.json``. Rerunning the same command resumes: finished
-rounds are read back, the labels of an interrupted round are reused.
+rounds are read back; inside an interrupted round the (seeded) samples are drawn again, the labels already
+obtained are read from the log, and training continues from the round's newest checkpoint, bit for bit.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -46,6 +49,8 @@ class OnlineConfig:
     sft_steps: int = 150
     sft_lr: float = 3e-3
     steps_per_round: int = 20
+    checkpoint_every: Optional[int] = 10        # a round's training saves a checkpoint this often (None: never);
+                                                # a killed run resumes inside the round from the newest one
     batch_size: int = 16
     lr: float = 1e-3
     temperature: float = 1.0
@@ -193,15 +198,23 @@ def _prefs(oracle, labels, prompt: str, responses: List[str], mode: str, rng) ->
     return P
 
 
+def _digest(examples) -> str:
+    """A fingerprint of a round's data that is the same in every process (``hash()`` of a str is salted)."""
+    text = json.dumps([[e.prompt_ids, e.completion_ids] for e in examples])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def _train_round(cfg, method, name, examples, policy_dir, sft_dir, history, round_dir, r) -> Path:
     from preflab.config import build
     from preflab.data import PreferenceDataset
     from preflab.train import TrainConfig, train
 
+    if (round_dir / "final" / "config.json").exists():       # trained before an interruption during evaluation
+        return round_dir / "final"
     if not examples:
         raise RuntimeError(f"{name} round {r + 1}: no usable examples (every prompt's samples tied or were identical)")
     data = PreferenceDataset.from_examples(examples, kind=method.kind, style="standard",
-                                           fingerprint=f"{name}-{r}-{abs(hash(str([e.completion_ids for e in examples])))}",
+                                           fingerprint=f"{name}-{r}-{_digest(examples)}",
                                            stats={"rows": len(examples)}, tokenizer_name=cfg.task)
     params = {k: v for k, v in _params(cfg, name).items() if k != "mixture_coef"}
     params = {**method.params, **params}
@@ -210,7 +223,9 @@ def _train_round(cfg, method, name, examples, policy_dir, sft_dir, history, roun
                  f"train.output_dir={round_dir}", f"data.cache_dir={Path(cfg.output_dir) / 'cache'}",
                  f"train.batch_size={min(cfg.batch_size, len(examples))}", f"train.max_steps={cfg.steps_per_round}",
                  f"optim.lr={cfg.lr}", "optim.scheduler=constant", f"train.seed={cfg.seed + r}", "train.progress=false",
-                 "train.log_every=1"]
+                 "train.log_every=1", "train.resume=true"]
+    if cfg.checkpoint_every:
+        overrides.append(f"train.save_every={cfg.checkpoint_every}")
     overrides += [f"objective.params.{k}={v}" for k, v in params.items()]
     if method.reference is None:
         overrides.append("reference.mode=none")
@@ -222,6 +237,7 @@ def _train_round(cfg, method, name, examples, policy_dir, sft_dir, history, roun
         overrides.append(f"opponents=[{', '.join(opp)}]")
     config = build(TrainConfig, None, overrides)
     train(config, train_data=data)
+    shutil.rmtree(round_dir / "checkpoints", ignore_errors=True)     # the round is done: final/ is what stays
     return round_dir / "final"
 
 
