@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from preflab.online import METHODS, build_round, get_method, sample, win_rates
-from preflab.online.evaluate import kl_to_reference, pool_gap
+from preflab.online.evaluate import kl_to_reference, pool_gap, response_gap
 from preflab.online.rollout import GeometricMixture
 from preflab.tasks import get_task
 
@@ -233,3 +233,28 @@ def test_a_run_killed_inside_a_rounds_training_resumes_from_its_checkpoint(tmp_p
                       for d in (tmp_path / "whole", cut))
     for key in ("win_rate_vs_ref", "kl", "duality_gap", "examples"):
         assert resumed[key] == whole[key], key
+
+
+def test_response_gap_is_the_best_single_responses_edge_by_hand():
+    from preflab.oracles import RewardOracle
+
+    oracle = RewardOracle(lambda prompt, response: float(len(response)), temperature=1.0, name="length")
+    s = lambda d: 1 / (1 + np.exp(-d))                                      # noqa: E731
+    # prompt 1: the policy says "a" and "abc"; the best candidate "abcd" wins (s(3) + s(1)) / 2 on average
+    # prompt 2: the policy's own "xyz" is the best there is: its mean against {"xyz"} is 1/2, the gap 0
+    gap = response_gap(oracle, ["p", "q"], [["abcd", "ab"], ["x"]], [["a", "abc"], ["xyz"]])
+    assert gap == pytest.approx(((2 * (s(3) + s(1)) / 2 - 1) + 0.0) / 2, abs=1e-12)
+
+
+def test_report_has_a_plot_per_metric_and_a_row_per_method_and_round(tmp_path):
+    from preflab.online.report import FIGURES, write_report
+
+    row = lambda r, w: {"round": r, "win_rate_vs_ref": w, "kl": 0.1 * r, "duality_gap": 0.0,   # noqa: E731
+                        "response_gap": 0.2 / r, "examples": 10, "seconds": 1.0}
+    metrics = {"task": "heterogeneous", "methods": {"inpo": [row(1, 0.7), row(2, 0.8)], "mnpo": [row(1, 0.75)]}}
+    page = write_report(metrics, tmp_path).read_text()
+    assert page.count("<tr><td>") == 3 and "<td>inpo</td><td>2</td><td>0.800</td>" in page
+    assert "<td>0.100</td>" in page                                        # inpo round 2's response gap, 0.2 / 2
+    for key, _ in FIGURES:
+        assert (tmp_path / f"{key}.png").read_bytes()[:4] == b"\x89PNG"
+    assert page.count("data:image/png;base64,") == len(FIGURES) == 4

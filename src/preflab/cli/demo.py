@@ -40,9 +40,10 @@ def run(args) -> int:
                            sft_steps=100, max_minutes=args.minutes)
     metrics = run_online(cfg, log=lambda s: print(s, file=sys.stderr))
     report = write_report(metrics, args.out)
-    print(f"{'method':<15} {'round':>5} {'win rate vs SFT':>16} {'KL':>7} {'pool gap':>9}")
+    print(f"{'method':<15} {'round':>5} {'win rate vs SFT':>16} {'KL':>7} {'pool gap':>9} {'response gap':>13}")
     for name, rows in metrics["methods"].items():
         for r in rows:
-            print(f"{name:<15} {r['round']:>5} {r['win_rate_vs_ref']:>16.3f} {r['kl']:>7.3f} {r['duality_gap']:>9.3f}")
+            print(f"{name:<15} {r['round']:>5} {r['win_rate_vs_ref']:>16.3f} {r['kl']:>7.3f} {r['duality_gap']:>9.3f} "
+                  f"{r.get('response_gap', float('nan')):>13.3f}")
     print(f"report: {report}\nmetrics: {args.out}/metrics.json\n({time.perf_counter() - t0:.0f} s)")
     return 0

@@ -5,7 +5,11 @@ Win rates use the oracle's preference *probabilities* on sampled pairs (not coin
 is the sampling of responses. ``KL(pi || ref)`` is the Monte Carlo mean of ``log pi(y) - log ref(y)`` over
 y ~ pi (summed over tokens). The pool gap is the unregularized two-player gap with best responses restricted
 to the pool (the reference, every earlier policy, the policy itself): ``2 max_sigma W(sigma, pi) - 1``,
-a lower bound on the true duality gap that is 0 when nothing in the pool beats pi.
+a lower bound on the true duality gap that is 0 when nothing in the pool beats pi. The response gap is the
+same bound with best responses taken over single *responses* rather than policies, per prompt: every distinct
+response any policy of the run produced is a candidate, ``2 max_y mean_j P(y > y_j) - 1`` over the policy's
+samples y_j, averaged over prompts. The unregularized game's best response is a pure response, so this is the
+tighter of the two; it is 0 only when no response seen anywhere beats pi's on average.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import torch
 from preflab.data import PreferenceExample
 from preflab.engine import logprobs_for
 
-__all__ = ["win_rate", "kl_to_reference", "pool_gap"]
+__all__ = ["win_rate", "kl_to_reference", "pool_gap", "response_gap"]
 
 
 def win_rate(oracle, prompts: Sequence[str], first: Sequence[Sequence[str]], second: Sequence[Sequence[str]]) -> float:
@@ -48,6 +52,22 @@ def kl_to_reference(policy, ref, prompt_ids: Sequence[Sequence[int]], samples: S
 def pool_gap(win_against: Dict[str, float]) -> float:
     """``max(0, 2 max_sigma W(sigma, pi) - 1)`` from the win rates of the pool's members against pi."""
     return max(0.0, 2.0 * max(win_against.values()) - 1.0) if win_against else 0.0
+
+
+def response_gap(oracle, prompts: Sequence[str], candidates: Sequence[Sequence[str]],
+                 samples: Sequence[Sequence[str]]) -> float:
+    """Mean over prompts of ``2 max_{y in candidates[i]} mean_j P(y > samples[i][j]) - 1`` (one oracle call)."""
+    p, a, b, spans = [], [], [], []
+    for prompt, cands, mine in zip(prompts, candidates, samples):
+        cands = sorted(set(cands) | set(mine))          # the policy's own samples are candidates too: gap >= 0
+        spans.append((len(p), len(cands), len(mine)))
+        for y in cands:
+            p += [prompt] * len(mine)
+            a += [y] * len(mine)
+            b += list(mine)
+    probs = oracle.compare(p, a, b)
+    gaps = [2.0 * probs[s:s + n * m].reshape(n, m).mean(axis=1).max() - 1.0 for s, n, m in spans]
+    return float(np.mean(gaps))
 
 
 def decode(tokenizer, samples: Sequence[Sequence[Sequence[int]]]) -> List[List[str]]:

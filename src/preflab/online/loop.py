@@ -27,7 +27,7 @@ from typing import Callable, Dict, List, Optional
 import numpy as np
 import torch
 
-from .evaluate import decode, kl_to_reference, pool_gap, win_rate
+from .evaluate import decode, kl_to_reference, pool_gap, response_gap, win_rate
 from .methods import build_round, get_method
 from .rollout import sample
 from .sft import supervised_finetune
@@ -175,7 +175,7 @@ def run_online(cfg: OnlineConfig, log: Callable[[str], None] = print, oracle=Non
             rows.append(row)
             metrics_path.write_text(json.dumps(metrics, indent=1))
             log(f"{name} round {r + 1}: win rate vs SFT {row['win_rate_vs_ref']:.3f}, KL {row['kl']:.3f}, "
-                f"pool gap {row['duality_gap']:.3f} ({len(examples)} examples, {row['seconds']:.1f} s)")
+                f"pool gap {row['duality_gap']:.3f}, response gap {row['response_gap']:.3f} ({len(examples)} examples, {row['seconds']:.1f} s)")
     metrics_path.write_text(json.dumps(metrics, indent=1))
     return metrics
 
@@ -249,6 +249,8 @@ def _evaluate(cfg, oracle, tok, prompts, prompt_ids, ref_model, ref_samples, his
     against = {str(h): win_rate(oracle, prompts, eval_samples(h)[1], mine) for h in history[:-1]}
     row["win_rate_vs_rounds"] = {("sft" if i == 0 else f"round_{i}"): 1.0 - w for i, w in enumerate(against.values())}
     row["duality_gap"] = pool_gap(against)
+    seen = [[y for h in history for y in eval_samples(h)[1][i]] for i in range(len(prompts))]
+    row["response_gap"] = response_gap(oracle, prompts, seen, mine)
     row["kl"] = kl_to_reference(policy, ref_model, prompt_ids, ids, pad)
     if task.reward is not None:                   # tasks with a scalar reward report its mean too
         row["reward"] = float(np.mean([task.score(p, y) for p, ys in zip(prompts, mine) for y in ys]))
