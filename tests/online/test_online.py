@@ -258,3 +258,43 @@ def test_report_has_a_plot_per_metric_and_a_row_per_method_and_round(tmp_path):
     for key, _ in FIGURES:
         assert (tmp_path / f"{key}.png").read_bytes()[:4] == b"\x89PNG"
     assert page.count("data:image/png;base64,") == len(FIGURES) == 4
+
+
+def test_vllm_rollouts_keep_the_hf_contract(monkeypatch, tmp_path):
+    """vLLM is not installed here (no GPU): a stand-in module records what preflab asks of vLLM's API and
+    answers like it, so the adapter's requests and its conversion of vLLM's outputs are checked."""
+    import types
+
+    from preflab.online.loop import _hf_draw, _sampler
+    from preflab.online.vllm_rollout import sample_vllm
+
+    # on this machine (no vLLM, no CUDA) "auto" is HF generate and "vllm" is refused with the fix
+    assert _sampler("auto") is _hf_draw
+    with pytest.raises(ValueError, match="needs vLLM installed and a CUDA GPU; use rollout='hf'"):
+        _sampler("vllm")
+    with pytest.raises(ValueError, match="rollout must be 'auto', 'hf' or 'vllm'"):
+        _sampler("vlm")
+    seen = {}
+
+    class SamplingParams:
+        def __init__(self, **kw):
+            self.kw = kw
+
+    class LLM:
+        def __init__(self, model, **kw):
+            seen["model"], seen["engine"] = model, kw
+
+        def generate(self, prompts, params, use_tqdm):
+            seen["prompts"], seen["params"] = prompts, [p.kw for p in params]
+            done = lambda ids, why: types.SimpleNamespace(token_ids=ids, finish_reason=why)  # noqa: E731
+            return [types.SimpleNamespace(outputs=[done([5, 6, 2], "stop"), done([7, 7, 7], "length")]),
+                    types.SimpleNamespace(outputs=[done([8], "stop"), done([9, 2], "stop")])]
+
+    monkeypatch.setitem(sys.modules, "vllm", types.SimpleNamespace(LLM=LLM, SamplingParams=SamplingParams))
+    out = sample_vllm(tmp_path, [[1, 4], [1]], 2, max_new_tokens=3, eos_id=2, pad_id=0, temperature=0.7, seed=10)
+    assert out == [[[5, 6, 2], [7, 7, 7]], [[8, 2], [9, 2]]]          # EOS kept, added when vLLM stopped on it
+    assert seen["model"] == str(tmp_path) and seen["prompts"] == [{"prompt_token_ids": [1, 4]}, {"prompt_token_ids": [1]}]
+    assert [p["seed"] for p in seen["params"]] == [10, 11]
+    assert seen["params"][0] | {"seed": 0} == dict(n=2, temperature=0.7, top_p=1.0, max_tokens=3, seed=0, stop_token_ids=[2],
+                                                  logit_bias={0: -100.0}, skip_special_tokens=False)
+    assert seen["engine"]["gpu_memory_utilization"] == 0.3

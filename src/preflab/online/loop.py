@@ -56,6 +56,7 @@ class OnlineConfig:
     temperature: float = 1.0
     eval_samples: int = 32                      # per task prompt
     max_minutes: Optional[float] = None         # no new round starts after this budget
+    rollout: str = "auto"                       # "hf" (transformers generate), "vllm" (GPU), "auto": vLLM when present
     output_dir: str = "runs/online"
     seed: int = 0
     progress: bool = True
@@ -75,6 +76,7 @@ def run_online(cfg: OnlineConfig, log: Callable[[str], None] = print, oracle=Non
         get_method(name)                                    # fail on a typo before any work
     if cfg.labels not in ("exact", "sampled"):
         raise ValueError(f"labels must be 'exact' or 'sampled', got {cfg.labels!r}")
+    draw = _sampler(cfg.rollout)
     task = get_task(cfg.task)
     started = time.perf_counter()
     out = Path(cfg.output_dir)
@@ -115,9 +117,8 @@ def run_online(cfg: OnlineConfig, log: Callable[[str], None] = print, oracle=Non
         """(token ids, texts) of ``eval_samples`` completions per task prompt, drawn once per policy."""
         key = str(model_dir)
         if key not in samples_of:
-            m = model if model is not None else _load(model_dir)
-            ids = sample(m, eval_ids, cfg.eval_samples, max_new_tokens=task.max_new_tokens, eos_id=eos, pad_id=pad,
-                         temperature=cfg.temperature, seed=cfg.seed + 12345, **specials)
+            ids = draw(model_dir, model, eval_ids, cfg.eval_samples, max_new_tokens=task.max_new_tokens, eos_id=eos,
+                       pad_id=pad, temperature=cfg.temperature, seed=cfg.seed + 12345, **specials)
             samples_of[key] = (ids, decode(tok, ids))
         return samples_of[key]
 
@@ -138,7 +139,7 @@ def run_online(cfg: OnlineConfig, log: Callable[[str], None] = print, oracle=Non
                 break
             t0 = time.perf_counter()
             policy_dir = history[-1]
-            policy = _load(policy_dir)
+            policy = _load(policy_dir) if method.mixture else None      # HF draws load it themselves
             rng = np.random.default_rng([cfg.seed, r])      # every method sees the same prompts in round r
             prompts = [task.prompts()[i] for i in rng.integers(len(task.prompts()), size=cfg.prompts_per_round)]
             prompt_ids = encode(prompts)
@@ -150,8 +151,8 @@ def run_online(cfg: OnlineConfig, log: Callable[[str], None] = print, oracle=Non
                              mixture_coef=_params(cfg, name).pop("mixture_coef", 0.5), **specials)
                 samples = [a + b for a, b in zip(ys, ys2)]
             else:
-                samples = sample(policy, prompt_ids, k, max_new_tokens=task.max_new_tokens, eos_id=eos, pad_id=pad,
-                                 temperature=cfg.temperature, seed=cfg.seed * 1000 + r, **specials)
+                samples = draw(policy_dir, policy, prompt_ids, k, max_new_tokens=task.max_new_tokens, eos_id=eos,
+                               pad_id=pad, temperature=cfg.temperature, seed=cfg.seed * 1000 + r, **specials)
             texts = decode(tok, samples)
             try:
                 prefs = [_prefs(labeller, labels, p, ts, cfg.labels, rng) for p, ts in zip(prompts, texts)]
@@ -178,6 +179,27 @@ def run_online(cfg: OnlineConfig, log: Callable[[str], None] = print, oracle=Non
                 f"pool gap {row['duality_gap']:.3f}, response gap {row['response_gap']:.3f} ({len(examples)} examples, {row['seconds']:.1f} s)")
     metrics_path.write_text(json.dumps(metrics, indent=1))
     return metrics
+
+
+def _hf_draw(model_dir: Path, model, prompt_ids, k: int, **kw):
+    """HF ``generate`` on ``model`` (loaded from ``model_dir`` when not given)."""
+    return sample(model if model is not None else _load(model_dir), prompt_ids, k, **kw)
+
+
+def _vllm_draw(model_dir: Path, model, prompt_ids, k: int, **kw):
+    from .vllm_rollout import sample_vllm
+    return sample_vllm(model_dir, prompt_ids, k, **kw)
+
+
+def _sampler(mode: str):
+    """The rollout backend: ``_hf_draw`` or ``_vllm_draw`` (same arguments, same output)."""
+    from .vllm_rollout import vllm_available
+
+    if mode not in ("auto", "hf", "vllm"):
+        raise ValueError(f"rollout must be 'auto', 'hf' or 'vllm', got {mode!r}")
+    if mode == "vllm" and not vllm_available():
+        raise ValueError("rollout='vllm' needs vLLM installed and a CUDA GPU; use rollout='hf' or 'auto'")
+    return _vllm_draw if mode == "vllm" or (mode == "auto" and vllm_available()) else _hf_draw
 
 
 def _load(path: Path):
