@@ -43,6 +43,7 @@ class ScriptedJudge:
         self.mode, self.hang_from, self.fail_from = mode, hang_from, fail_from
         self.lock = threading.Lock()
         self.bodies: list = []
+        self.auth: list = []
         self.stop = threading.Event()
         server = self
 
@@ -55,6 +56,7 @@ class ScriptedJudge:
                 with server.lock:
                     index = len(server.bodies)
                     server.bodies.append(body)
+                    server.auth.append(self.headers.get("Authorization"))
                 if server.hang_from is not None and index >= server.hang_from:
                     server.stop.wait(30)
                     return
@@ -132,10 +134,12 @@ def test_graded_judge_from_a_spec_combines_both_orders():
 def test_cli_reports_position_bias_of_one_for_a_first_slot_judge(tmp_path):
     inp = pair_lines(tmp_path / "pairs.jsonl")
     with ScriptedJudge() as fair, ScriptedJudge("first") as biased:
-        specs = [f"llm:fair@{fair.url}", f"llm:biased@{biased.url}"]
         out, report = tmp_path / "out.jsonl", tmp_path / "report.json"
-        assert main(["judge", "--judge", specs[0], "--judge", specs[1], "--in", str(inp), "--out", str(out),
-                     "--report", str(report)]) == 0
+        assert main(["judge", "--judge", f"llm:fair@{fair.url}", "--judge", f"llm:biased@{biased.url}?key=sk-secret",
+                     "--in", str(inp), "--out", str(out), "--report", str(report)]) == 0
+        specs = [f"llm:fair@{fair.url}", f"llm:biased@{biased.url}?key=***"]      # keys never reach the files
+        assert set(biased.auth) == {"Bearer sk-secret"}
+        assert "sk-secret" not in out.read_text() + report.read_text()
         # 6 pairs x 2 orders, but (1, 1) reads the same swapped: the label log asks that request once
         assert fair.n_calls == biased.n_calls == 11
     rows = [json.loads(line) for line in out.read_text().splitlines()]

@@ -132,18 +132,20 @@ def run(args) -> int:
     from preflab.arena.consistency import consistency_report, format_report
     from preflab.arena.judging import judge_list, judge_pairs
     from preflab.oracles import LabelLog, OracleError
-    from preflab.oracles.spec import oracle_from_spec
+    from preflab.oracles.spec import oracle_from_spec, spec_label
 
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
-    if len(set(args.judge)) != len(args.judge):
-        raise ValueError(f"--judge names the same judge twice: {args.judge}")
+    labels = [spec_label(spec) for spec in args.judge]       # what output lines and reports call them: no API keys
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"--judge names the same judge twice: {labels}")
     items = read_items(args.inp)
     if args.battles and not any(item["models"] for item in items):
         raise ValueError(f"--battles needs model names, and no line of {args.inp} has them: add 'model_a' and "
                          "'model_b' (pairs) or 'models' (lists)")
     references = {item["prompt"]: item["reference"] for item in items if item["reference"] is not None}
-    judges = {spec: oracle_from_spec(spec, references=references or None, one_order=True) for spec in args.judge}
+    judges = {label: oracle_from_spec(spec, references=references or None, one_order=True)
+              for label, spec in zip(labels, args.judge)}
     log = LabelLog(args.labels or f"{args.out}.labels.jsonl")
     comparisons = {spec: [] for spec in judges}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

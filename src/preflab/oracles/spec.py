@@ -24,6 +24,8 @@ only the order shown, for callers that handle the orders themselves (``preflab j
 >>> noisy = oracle_from_spec("noisy(flip=0.25):length")
 >>> noisy.name, noisy.compare(["q"], ["long answer"], ["short"]).tolist()
 ('noisy(length,flip=0.25)', [0.75])
+>>> spec_label("llm:judge@http://127.0.0.1:8000/v1?key=sk-secret&max_tokens=512")   # safe to write down
+'llm:judge@http://127.0.0.1:8000/v1?key=***&max_tokens=512'
 >>> float(oracle_from_spec("task:heterogeneous").compare(["t0 :"], ["formal formal"], ["casual casual"])[0]) > 0.5
 True
 """
@@ -42,7 +44,7 @@ from urllib.parse import parse_qsl
 from .base import Oracle
 from .callable_oracle import CallableOracle
 
-__all__ = ["oracle_from_spec", "FORMS", "API_KEY_ENV"]
+__all__ = ["oracle_from_spec", "spec_label", "FORMS", "API_KEY_ENV"]
 
 API_KEY_ENV = "PREFLAB_JUDGE_API_KEY"
 
@@ -59,6 +61,14 @@ FORMS = {
 
 _NOISY = re.compile(r"^noisy\((?:flip=)?\s*([^)]*)\)\s*:(.+)$", re.DOTALL)
 _LLM = re.compile(r"^(?P<model>[^@]+)@(?P<url>https?://.+)$")
+
+
+_KEY = re.compile(r"([?&]key=)[^&]*")
+
+
+def spec_label(text: str) -> str:
+    """The spec as it may be written into output files and reports: an API key (``key=...``) reads ``***``."""
+    return _KEY.sub(r"\1***", text.strip())
 
 
 def _forms() -> str:
