@@ -7,7 +7,7 @@
 4
 >>> r = rate(store.battles(), method="bt", interval="none")
 >>> round(r.table["a"]["rating"], 1), round(r.table["b"]["rating"], 1)
-(1060.2, 939.8)
+(1044.4, 955.6)
 """
 
 from .store import WINNERS, Battle, Store
