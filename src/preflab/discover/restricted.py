@@ -32,7 +32,7 @@ CANDIDATE_FILENAME = "<candidate>"
 SAFE_BUILTINS = (
     "abs", "all", "any", "bool", "dict", "divmod", "enumerate", "filter", "float", "int", "isinstance", "len",
     "list", "map", "max", "min", "pow", "range", "reversed", "round", "set", "slice", "sorted", "str", "sum",
-    "tuple", "zip", "print", "frozenset", "complex", "True", "False", "None", "NotImplemented", "Ellipsis",
+    "tuple", "zip", "print", "frozenset", "complex", "repr", "hash", "iter", "next", "True", "False", "None", "NotImplemented", "Ellipsis",
     "ArithmeticError", "AssertionError", "AttributeError", "Exception", "FloatingPointError", "IndexError",
     "KeyError", "LookupError", "OverflowError", "RuntimeError", "TypeError", "ValueError", "ZeroDivisionError",
 )
@@ -110,10 +110,11 @@ class Guard:
         elif event in _PATH_EVENTS:
             for i in _PATH_EVENTS[event]:
                 if i < len(args) and not self._inside(args[i]):
-                    self.refuse("forbidden", f"{event}({args[i]!r}) outside the scratch directory")
+                    self.refuse("forbidden", f"{event}({args[i]!r}) is not allowed in the sandbox: outside the scratch "
+                                             "directory")
         elif event in ("object.__setattr__", "object.__delattr__") and (self.candidate_running or args[1] == "__code__"):
-            self.refuse("forbidden", f"{event}({type(args[0]).__name__}, {args[1]!r}): candidates may not change "
-                                     "classes or functions")
+            self.refuse("forbidden", f"{event}({type(args[0]).__name__}, {args[1]!r}) is not allowed in the sandbox: "
+                                     "candidates may not change classes or functions")
         elif event.startswith(_REFUSED_EVENTS):
             self.refuse("forbidden", f"{event} is not allowed in the sandbox")
 
@@ -136,12 +137,14 @@ class Guard:
                   (isinstance(flags, int) and flags & _WRITE_FLAGS)
         if writing:
             if not self._inside(path):
-                self.refuse("forbidden", f"open({path!r}, {mode or flags!r}) for writing outside the scratch directory")
+                self.refuse("forbidden", f"open({path!r}, {mode or flags!r}) is not allowed in the sandbox: writing "
+                                         "outside the scratch directory")
             return
         real = self._real(path)
         if real is None or not (real.startswith(_READABLE_DEVICES) or any(
                 real == d or real.startswith(d + os.sep) for d in self.readable)):
-            self.refuse("forbidden", f"open({path!r}) for reading outside the scratch directory and the Python installation")
+            self.refuse("forbidden", f"open({path!r}) is not allowed in the sandbox: reading outside the scratch "
+                                     "directory and the Python installation")
 
     def _import(self, name) -> None:
         name = str(name)
@@ -149,7 +152,7 @@ class Guard:
         if top in _DENIED_MODULES or name in _DENIED_MODULES:
             self.refuse("import", f"import of '{name}' is not allowed in the sandbox")
         if self.candidate_running and top not in ("torch", "math", "typing_extensions", "sympy", "numpy", "functools"):
-            self.refuse("import", f"import of '{name}' while the candidate runs (allowed: torch, math)")
+            self.refuse("import", f"import of '{name}' is not allowed while the candidate runs (allowed: torch, math)")
 
     @staticmethod
     def _real(path):
@@ -200,10 +203,10 @@ def module_proxy(module: types.ModuleType, guard: Optional[Guard]) -> types.Modu
             return value
 
         def __setattr__(self, attr, value):
-            _refuse(guard, "forbidden", f"setting {name}.{attr}: candidates may not change modules")
+            _refuse(guard, "forbidden", f"setting {name}.{attr} is not allowed: candidates may not change modules")
 
         def __delattr__(self, attr):
-            _refuse(guard, "forbidden", f"deleting {name}.{attr}: candidates may not change modules")
+            _refuse(guard, "forbidden", f"deleting {name}.{attr} is not allowed: candidates may not change modules")
 
         def __dir__(self):
             return [a for a in dir(module) if not a.startswith("_")]

@@ -82,6 +82,7 @@ def main() -> None:
 def _run_job(job: dict, config: dict, readable: tuple, libc) -> dict:
     limits = job["limits"]
     uid = config.get("uid")
+    importlib.import_module(job["job"].partition(":")[0])   # imported once here, cached in every child
     scratch = tempfile.mkdtemp(prefix="job-", dir=config["root"])
     if uid is not None:
         os.chown(scratch, uid, uid)
@@ -310,6 +311,9 @@ def _classify(e: BaseException) -> dict:
     if isinstance(e, SyntaxError):
         return {"ok": False, "reason": "static", "error": f"line {e.lineno}: syntax error: {e.msg}"}
     last = text.splitlines()[-1] if text else name
+    if isinstance(e, ImportError) and line is None:
+        last += (" (a module the job imports lazily cannot be read in the sandbox; list it in "
+                 "Sandbox(preload=...))")
     return {"ok": False, "reason": "exception", "error": f"{last[:500]}{where}"}
 
 
