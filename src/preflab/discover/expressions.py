@@ -31,7 +31,7 @@ from typing import Optional
 import numpy as np
 
 __all__ = ["Expr", "parse", "canonical", "expr_hash", "render", "formula", "evaluate", "size", "depth", "nodes",
-           "replace", "random_expr", "mutate", "crossover", "per_example", "SEED_LOSSES", "LEAVES", "UNARY",
+           "replace", "random_expr", "mutate", "crossover", "per_example", "SEED_LOSSES", "seed_losses", "well_formed", "LEAVES", "UNARY",
            "BINARY", "ExpressionError"]
 
 LEAVES = ("rho", "rho_w", "rho_l", "beta")
@@ -44,14 +44,14 @@ UNARY = {
     "relu": ("F.relu({0})", "relu({0})"),
     "softplus": ("F.softplus({0})", "softplus({0})"),
     "tanh": ("torch.tanh({0})", "tanh({0})"),
-    "square": ("({0}) ** 2", "({0})^2"),
+    "square": ("({0}) ** 2", "sq({0})"),
     "abs": ("torch.abs({0})", "|{0}|"),
     "bmean": ("({0}).mean()", "mean_B({0})"),
     "bstd": ("torch.sqrt(((({0}) - ({0}).mean()) ** 2).mean() + 1e-8)", "std_B({0})"),
 }
 BINARY = {
     "add": ("({0} + {1})", "{0} + {1}"),
-    "sub": ("({0} - {1})", "{0} - ({1})"),
+    "sub": ("({0} - {1})", "{0} - {1}"),
     "mul": ("({0} * {1})", "{0} * {1}"),
     "div": ("({0} / {1})", "{0} / {1}"),
 }
