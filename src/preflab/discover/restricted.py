@@ -97,7 +97,7 @@ class Guard:
 
     def __init__(self, scratch: str, readable: tuple = ()):
         self.scratch = os.path.realpath(scratch)
-        self.readable = tuple(os.path.realpath(p) for p in readable if p) + (self.scratch,)
+        self.readable = tuple(os.path.realpath(p) for p in readable if p) + (self.scratch, f"/proc/{os.getpid()}")
         self.violations: list = []
         self.candidate_running = False
 
