@@ -128,10 +128,15 @@ def parse(text: str) -> Expr:
                 raise ExpressionError(f"unknown operator {op!r} at token {pos} of {text!r}; operators: "
                                       f"{sorted(UNARY) + sorted(BINARY) + sorted(TERNARY)}")
             args = tuple(read() for _ in range(n))
-            if pos >= len(tokens) or tokens[pos] != ")":
+            if pos >= len(tokens):
+                raise ExpressionError(f"expression {text!r} ends early; close every '('")
+            if tokens[pos] != ")":
                 raise ExpressionError(f"operator {op!r} takes {n} argument(s) in {text!r} (token {pos})")
             pos += 1
             return Expr(op, args)
+        if tok == ")":
+            raise ExpressionError(f"unexpected ')' at token {pos} of {text!r}: an operator got too few arguments "
+                                  "(unary: 1, add/sub/mul/div: 2, gate: 3)")
         if tok in LEAVES:
             return Expr(tok)
         try:
