@@ -31,7 +31,8 @@ import traceback
 __all__ = ["main", "reason_of_signal", "NOBODY"]
 
 NOBODY = 65534
-_CLONE_NEWNET = 0x40000000
+_CLONE_NEWNET, _CLONE_NEWNS = 0x40000000, 0x00020000
+_MS_BIND, _MS_REC, _MS_PRIVATE = 4096, 16384, 1 << 18
 _PR_SET_PDEATHSIG, _PR_SET_CHILD_SUBREAPER, _PR_SET_NO_NEW_PRIVS = 1, 36, 38
 _RESULT_CAP = 8 << 20
 _MEMORY_MESSAGES = ("can't allocate memory", "not enough memory", "cannot allocate memory", "out of memory")
@@ -64,6 +65,8 @@ def main() -> None:
         importlib.import_module(name)
     importlib.import_module("preflab.discover.validate")
     readable = tuple(sorted({p for p in sys.path if p and os.path.isabs(p)} | {sys.prefix, sys.base_prefix}))
+    if config.get("uid") is not None and os.geteuid() == 0:
+        _expose_to_everyone(readable, libc)
     proto_out = os.fdopen(os.dup(1), "w", buffering=1)
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)                     # nothing else may write on the protocol channel
@@ -77,6 +80,50 @@ def main() -> None:
             result = {"ok": False, "reason": "crashed", "error": f"sandbox worker error: {type(e).__name__}: {e}",
                       "seconds": 0.0, "stdout_tail": ""}
         proto_out.write(json.dumps(result) + "\n")
+
+
+def _closed_ancestor(path: str):
+    """The first directory on the way to ``path`` that other users may not enter (e.g. /root), or None."""
+    parts = os.path.realpath(path).split(os.sep)[1:]
+    current = os.sep
+    for part in parts:
+        current = os.path.join(current, part)
+        try:
+            st = os.stat(current)
+        except OSError:
+            return None
+        if not st.st_mode & 0o001:
+            return current
+    return None
+
+
+def _expose_to_everyone(paths: tuple, libc) -> None:
+    """Let the unprivileged children read the Python installation when it lies under a closed directory
+    (pyenv under /root): in a private mount namespace of this worker, a fresh empty tmpfs hides that
+    directory and only the needed entries are bound back. Nothing changes outside this worker; when the
+    kernel refuses, children cannot import modules the worker did not import (preload them)."""
+    closed = {}
+    for p in paths:
+        top = _closed_ancestor(p)
+        if top is not None:
+            rest = os.path.relpath(os.path.realpath(p), top).split(os.sep)[0]
+            closed.setdefault(top, set()).add(rest)
+    if not closed or libc.unshare(_CLONE_NEWNS) != 0:
+        return
+    if libc.mount(None, b"/", None, _MS_REC | _MS_PRIVATE, None) != 0:
+        return
+    for top, names in closed.items():
+        fds = {name: os.open(os.path.join(top, name), os.O_PATH) for name in names if name not in ("", ".")}
+        if libc.mount(b"tmpfs", top.encode(), b"tmpfs", 0, b"mode=0711,size=1m") != 0:
+            continue
+        for name, fd in fds.items():
+            target = os.path.join(top, name)
+            if os.path.isdir(f"/proc/self/fd/{fd}"):
+                os.mkdir(target)
+            else:
+                open(target, "w").close()
+            libc.mount(f"/proc/self/fd/{fd}".encode(), target.encode(), None, _MS_BIND | _MS_REC, None)
+            os.close(fd)
 
 
 def _run_job(job: dict, config: dict, readable: tuple, libc) -> dict:
