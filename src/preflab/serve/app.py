@@ -27,8 +27,8 @@ def create_app(model: Optional[LocalModel] = None, *, store=None, pairs=None, ap
     ``model``: the :class:`~preflab.serve.local_model.LocalModel` behind ``/v1`` (None: ``/v1`` answers 503).
     ``store``: a :class:`preflab.arena.store.Store` for votes; with ``pairs`` (a
     :class:`~preflab.serve.pairs.PairSource`) the voting page ``/arena`` is served. ``api_key``: required by
-    ``/v1`` as a bearer token. ``vote_token``: required to vote. ``seed``: seeds the server's random choices
-    (request seeds, the pairs shown).
+    ``/v1`` as a bearer token. ``vote_token``: required to vote (None: votes are refused). ``seed``: the generator of the seeds
+    of requests that bring none (the pairs shown draw from ``pairs``' own seed).
     """
     from fastapi import FastAPI
     from fastapi.responses import RedirectResponse
@@ -39,7 +39,7 @@ def create_app(model: Optional[LocalModel] = None, *, store=None, pairs=None, ap
     if store is not None:
         from .voting import voting_router
 
-        app.include_router(voting_router(store, pairs, vote_token=vote_token, seed=seed))
+        app.include_router(voting_router(store, pairs, vote_token=vote_token))
 
         @app.get("/", include_in_schema=False)
         def root():
