@@ -94,8 +94,10 @@ def discover(config: DiscoverConfig, proposer=None, log: Callable[[str], None] =
     try:
         archive.set("config", {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(config).items()
                                if k != "api_key"})
-        _search(config, proposer, archive, log)
-        best = _finish(config, archive, out, log)
+        limits = Limits(wall_s=config.wall_s, cpu_s=config.wall_s, memory_mb=2048)
+        with Sandbox(limits=limits, workers=config.workers, preload=("torch", "preflab.discover.fitness")) as sb:
+            _search(config, proposer, archive, sb)
+            best = _finish(config, archive, out, sb, log)
     finally:
         archive.close()
     best["seconds"] = time.perf_counter() - started
@@ -107,52 +109,49 @@ def discover(config: DiscoverConfig, proposer=None, log: Callable[[str], None] =
     return best
 
 
-def _search(config: DiscoverConfig, proposer, archive: Archive, log) -> None:
-    limits = Limits(wall_s=config.wall_s, cpu_s=config.wall_s, memory_mb=2048)
-    preload = ("torch", "preflab.discover.fitness")
+def _search(config: DiscoverConfig, proposer, archive: Archive, sb: Sandbox) -> None:
     if archive.count() >= config.budget:
         return
     bar = _bar(config.budget, archive.count(), config.progress)
     stalled = 0
-    with Sandbox(limits=limits, workers=config.workers, preload=preload) as sb:
-        while archive.count() < config.budget and stalled < 3:
-            generation = archive.next_generation()
-            n = min(getattr(proposer, "batch", config.per_generation), config.per_generation,
-                    config.budget - archive.count())
-            proposals = proposer.propose(archive.records(), n, generation)
-            fresh, seen = [], set()
-            for p in proposals:
-                if not archive.has(p.hash) and p.hash not in seen:
-                    fresh.append(p)
-                    seen.add(p.hash)
-            if not fresh:
-                stalled += 1
-                if not proposals:          # the file proposer has nothing left
-                    break
+    while archive.count() < config.budget and stalled < 3:
+        generation = archive.next_generation()
+        n = min(getattr(proposer, "batch", config.per_generation), config.per_generation,
+                config.budget - archive.count())
+        proposals = proposer.propose(archive.records(), n, generation)
+        fresh, seen = [], set()
+        for p in proposals:
+            if not archive.has(p.hash) and p.hash not in seen:
+                fresh.append(p)
+                seen.add(p.hash)
+        if not fresh:
+            stalled += 1
+            if not proposals:          # the file proposer has nothing left
+                break
+            continue
+        stalled = 0
+        runnable = [p for p in fresh if p.error is None]
+        results = sb.map([(p.code, GAMES_JOB, dict(config.games_args, seed=config.seed)) for p in runnable])
+        by_hash = {p.hash: r for p, r in zip(runnable, results)}
+        for p in fresh:
+            archive.add(p, generation)
+            if p.error is not None:
+                archive.add_error(p.hash, "propose", "parse", p.error)
                 continue
-            stalled = 0
-            runnable = [p for p in fresh if p.error is None]
-            results = sb.map([(p.code, GAMES_JOB, dict(config.games_args, seed=config.seed)) for p in runnable])
-            by_hash = {p.hash: r for p, r in zip(runnable, results)}
-            for p in fresh:
-                archive.add(p, generation)
-                if p.error is not None:
-                    archive.add_error(p.hash, "propose", "parse", p.error)
-                    continue
-                r = by_hash[p.hash]
-                if r.ok:
-                    archive.add_fitness(p.hash, "games", r.value["fitness"],
-                                        {k: v for k, v in r.value.items() if k != "checks"}, r.seconds)
-                else:
-                    archive.add_error(p.hash, "games", r.reason or "crashed", r.error or "", r.seconds)
-            bar.update(len(fresh))
-            top = archive.best("games", 1)
-            if top:
-                bar.set_postfix_str(f"gen {generation} best {top[0].fitness['games']:.3f} ({top[0].name})")
+            r = by_hash[p.hash]
+            if r.ok:
+                archive.add_fitness(p.hash, "games", r.value["fitness"],
+                                    {k: v for k, v in r.value.items() if k != "checks"}, r.seconds)
+            else:
+                archive.add_error(p.hash, "games", r.reason or "crashed", r.error or "", r.seconds)
+        bar.update(len(fresh))
+        top = archive.best("games", 1)
+        if top:
+            bar.set_postfix_str(f"gen {generation} best {top[0].fitness['games']:.3f} ({top[0].name})")
     bar.close()
 
 
-def _finish(config: DiscoverConfig, archive: Archive, out: Path, log) -> dict:
+def _finish(config: DiscoverConfig, archive: Archive, out: Path, sb: Sandbox, log) -> dict:
     fidelity = "games"
     if "tiny" in config.fidelity:
         from preflab.discover.tiny import prepare
@@ -162,9 +161,9 @@ def _finish(config: DiscoverConfig, archive: Archive, out: Path, log) -> dict:
         if todo:
             log(f"discover: {len(todo)} best candidates move up to the tiny model")
             limits = Limits(wall_s=300.0, cpu_s=300.0, memory_mb=4096)
-            with Sandbox(limits=limits, workers=config.workers, preload=("torch", "preflab.discover.tiny")) as sb:
+            with Sandbox(limits=limits, workers=config.workers, preload=("torch", "preflab.discover.tiny")) as tiny_sb:
                 args = dict(config.tiny_args, bundle=bundle, seed=config.seed)
-                for r, res in zip(todo, sb.map([(r.code, TINY_JOB, args) for r in todo])):
+                for r, res in zip(todo, tiny_sb.map([(r.code, TINY_JOB, args) for r in todo])):
                     if res.ok:
                         archive.add_fitness(r.hash, "tiny", res.value["fitness"], res.value, res.seconds)
                     else:
@@ -174,10 +173,9 @@ def _finish(config: DiscoverConfig, archive: Archive, out: Path, log) -> dict:
     curves = archive.get("curves", {})
     need = [r for r in best if r.hash not in curves]
     if need:
-        with Sandbox(limits=Limits(wall_s=30.0), workers=1, preload=("torch", "preflab.discover.fitness")) as sb:
-            for r, res in zip(need, sb.map([(r.code, CURVE_JOB, {"beta": 0.1}) for r in need])):
-                if res.ok:
-                    curves[r.hash] = res.value
+        for r, res in zip(need, sb.map([(r.code, CURVE_JOB, {"beta": 0.1}) for r in need])):
+            if res.ok:
+                curves[r.hash] = res.value
         archive.set("curves", curves)
     from preflab.discover.export import export_best
     files = export_best(best, out / "best")
