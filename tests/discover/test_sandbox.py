@@ -101,15 +101,17 @@ def test_cpu_limit_ends_a_busy_loop(sb):
 
 
 def test_the_child_runs_as_nobody_in_its_scratch_dir_without_network(raw):
-    body = "raise ValueError(repr((g['getuid'](), g['getcwd'](), g['__builtins__']['open']('/proc/self/net/dev').read())))"
+    body = ("raise ValueError(repr((g['getuid'](), g['getcwd'](), g['__builtins__']['open']('/proc/self/net/dev').read(), "
+            "g['listdir']('/tmp'))))")
     res = raw.run(WALK.replace("BODY", body), job=JOB)
     assert res.reason == "exception"
-    uid, cwd, net = eval(res.error[len("ValueError: "):res.error.index(" (candidate line")])
+    uid, cwd, net, tmp = eval(res.error[len("ValueError: "):res.error.index(" (candidate line")])
     assert cwd.startswith(os.path.join(raw.root, "job-"))
     assert uid == (65534 if os.geteuid() == 0 else os.geteuid())
     interfaces = sorted(line.split(":")[0].strip() for line in net.splitlines()[2:])
-    if os.geteuid() == 0:                              # root may create a network namespace: only loopback
+    if os.geteuid() == 0:   # root may create namespaces: only loopback; a private /tmp holding only the sandbox
         assert interfaces == ["lo"]
+        assert tmp == [os.path.basename(raw.root)]
     assert not os.path.exists(cwd)                     # the scratch directory is gone
 
 

@@ -57,7 +57,7 @@ __all__ = ["Limits", "Sandbox", "SandboxResult", "REASONS"]
 
 REASONS = ("static", "import", "forbidden", "timeout", "cpu", "memory", "output", "exception", "invalid", "crashed")
 
-_BOOT = "import json, sys; from preflab.discover.worker import main; main()"
+_BOOT = "from preflab.discover.worker import main; main()"
 _STARTUP_S = 120.0      # torch's first import on a busy machine
 _SLACK_S = 30.0         # how long past the child's wall clock the worker may take to answer
 
@@ -202,7 +202,7 @@ class Sandbox:
         elif not isinstance(code, str):
             return SandboxResult(ok=False, reason="static", error=f"a candidate is source text, got {type(code).__name__}")
         message = {"code": code, "job": job, "args": args or {}, "limits": limits.as_dict()}
-        worker = self._idle.get()
+        worker = self._take()
         try:
             reply = worker.submit(message, limits.wall_s + _SLACK_S)
             if reply is None:        # the worker died or hung: replace it
@@ -226,12 +226,24 @@ class Sandbox:
         with ThreadPoolExecutor(self.workers) as pool:
             return list(pool.map(lambda item: self.run(*item), items))
 
+    def _take(self) -> _Worker:
+        while True:
+            try:
+                return self._idle.get(timeout=1.0)
+            except queue.Empty:
+                with self._lock:
+                    if not self._all:
+                        raise RuntimeError(f"no sandbox worker is running (a restart failed; see the logs in {self.root})")
+
     def _replace(self, worker: _Worker) -> None:
         worker.close()
         with self._lock:
             self._all.remove(worker)
         if not self._closed:
-            self._idle.put(self._start_worker())
+            try:
+                self._idle.put(self._start_worker())
+            except RuntimeError:
+                pass                 # the next run() reports it once no worker is left
 
     def close(self) -> None:
         """Stop every worker (SIGKILL to its process group) and remove the scratch root."""

@@ -66,7 +66,7 @@ def main() -> None:
     importlib.import_module("preflab.discover.validate")
     readable = tuple(sorted({p for p in sys.path if p and os.path.isabs(p)} | {sys.prefix, sys.base_prefix}))
     if config.get("uid") is not None and os.geteuid() == 0:
-        _expose_to_everyone(readable, libc)
+        _private_mounts(readable, config["root"], libc)
     proto_out = os.fdopen(os.dup(1), "w", buffering=1)
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)                     # nothing else may write on the protocol channel
@@ -97,24 +97,38 @@ def _closed_ancestor(path: str):
     return None
 
 
-def _expose_to_everyone(paths: tuple, libc) -> None:
-    """Let the unprivileged children read the Python installation when it lies under a closed directory
-    (pyenv under /root): in a private mount namespace of this worker, a fresh empty tmpfs hides that
-    directory and only the needed entries are bound back. Nothing changes outside this worker; when the
-    kernel refuses, children cannot import modules the worker did not import (preload them)."""
+def _private_mounts(paths: tuple, root: str, libc) -> str:
+    """The worker's own mount namespace (root only; nothing changes outside this worker):
+
+    - the world-writable places (/tmp, /var/tmp, /dev/shm) become fresh empty tmpfs, with only the
+      sandbox's root bound back, so an unprivileged child has nowhere to write but its scratch directory
+      even if every Python-level guard failed;
+    - when the Python installation lies under a closed directory (pyenv under /root), a tmpfs hides that
+      directory and only the needed entries are bound back, so the children can still import lazily.
+
+    Returns what was done, or why not (the kernel may refuse; the other layers still hold).
+    """
     closed = {}
     for p in paths:
         top = _closed_ancestor(p)
         if top is not None:
             rest = os.path.relpath(os.path.realpath(p), top).split(os.sep)[0]
             closed.setdefault(top, set()).add(rest)
-    if not closed or libc.unshare(_CLONE_NEWNS) != 0:
-        return
+    needed = [os.path.realpath(root)] + [os.path.realpath(p) for p in paths]
+    for shared in ("/tmp", "/var/tmp", "/dev/shm"):
+        if os.path.isdir(shared) and not os.path.islink(shared):
+            keep = {os.path.relpath(p, shared).split(os.sep)[0] for p in needed if p.startswith(shared + os.sep)}
+            closed.setdefault(shared, set()).update(keep)
+    if libc.unshare(_CLONE_NEWNS) != 0:
+        return "no mount namespace (not permitted)"
     if libc.mount(None, b"/", None, _MS_REC | _MS_PRIVATE, None) != 0:
-        return
-    for top, names in closed.items():
-        fds = {name: os.open(os.path.join(top, name), os.O_PATH) for name in names if name not in ("", ".")}
-        if libc.mount(b"tmpfs", top.encode(), b"tmpfs", 0, b"mode=0711,size=1m") != 0:
+        return "no private mounts (not permitted)"
+    for top, names in sorted(closed.items()):
+        fds = {name: os.open(os.path.join(top, name), os.O_PATH) for name in names}
+        mode = b"mode=1777,size=64m" if top in ("/tmp", "/var/tmp", "/dev/shm") else b"mode=0711,size=1m"
+        if libc.mount(b"tmpfs", top.encode(), b"tmpfs", 0, mode) != 0:
+            for fd in fds.values():
+                os.close(fd)
             continue
         for name, fd in fds.items():
             target = os.path.join(top, name)
@@ -124,6 +138,7 @@ def _expose_to_everyone(paths: tuple, libc) -> None:
                 open(target, "w").close()
             libc.mount(f"/proc/self/fd/{fd}".encode(), target.encode(), None, _MS_BIND | _MS_REC, None)
             os.close(fd)
+    return "private /tmp, /var/tmp, /dev/shm"
 
 
 def _run_job(job: dict, config: dict, readable: tuple, libc) -> dict:
