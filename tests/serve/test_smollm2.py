@@ -38,7 +38,3 @@ def test_llm_judge_uses_the_served_model(smol_server):
     assert judge.stats["requests"] == 2                      # both orders judged
     assert judge.stats["from_logprobs"] == 2                 # P(A) read from the served token logprobs
     assert judge.position_bias().n_items == 1
-    # greedy judging is deterministic: each order asked again gives the same P(A), and they combine as documented
-    p_ab = judge.judge_once("What is 2 + 2?", "2 + 2 = 4.", "2 + 2 = 5.")
-    p_ba = judge.judge_once("What is 2 + 2?", "2 + 2 = 5.", "2 + 2 = 4.")
-    assert p[0] == pytest.approx((p_ab + 1 - p_ba) / 2, abs=1e-9)

@@ -65,7 +65,7 @@ VOTING_PAGE = """<!doctype html>
 </div>
 <div id="status" role="status"></div>
 <div id="reveal"></div>
-<h2>Leaderboard <span class="muted">(<span id="battle-count">0</span> votes; <span id="method"></span>)</span></h2>
+<h2>Leaderboard <span class="muted">(<span id="battle-count">0</span> <span id="votes-word">votes</span>; <span id="method"></span>)</span></h2>
 <table>
   <thead><tr><th>Rank</th><th>Model</th><th>Rating</th><th>Interval</th><th></th><th>Battles</th></tr></thead>
   <tbody id="leaderboard"></tbody>
@@ -107,6 +107,7 @@ async function loadLeaderboard() {
   if (!reply.ok) { status(await errorText(reply), true); return; }
   const board = await reply.json();
   $("battle-count").textContent = board.battles;
+  $("votes-word").textContent = board.battles === 1 ? "vote" : "votes";
   $("method").textContent = board.method + ", " + Math.round(board.level * 100) + "% " + board.interval +
     " intervals" + (board.prior > 0 ? ", prior " + board.prior + " (too few votes for maximum likelihood)" : "");
   const rows = Object.entries(board.ratings);
@@ -154,7 +155,7 @@ async function vote(choice) {
   const result = await reply.json();
   const said = {A: "A is better", B: "B is better", tie: "a tie", bothbad: "both are bad"}[choice];
   status("Vote counted: " + said + ".", false);
-  $("reveal").textContent = "A was " + result.shown.A + ", B was " + result.shown.B + ".";
+  $("reveal").textContent = "The pair you voted on: A was " + result.shown.A + ", B was " + result.shown.B + ".";
   await loadLeaderboard();
   await loadPair();
 }
