@@ -165,3 +165,12 @@ def test_as_objective_trains_on_a_game_exactly_like_dpo():
     finally:
         _REGISTRY.pop(name, None)
         _ALIASES.pop(name, None)
+
+
+def test_as_objective_refuses_source_outside_the_sandbox():
+    with pytest.raises(ValueError, match="refusing to run candidate source outside the sandbox"):
+        as_objective(DPO, "test_sandbox_never_registered")
+    from preflab.objectives import get_spec
+
+    with pytest.raises(ValueError, match="unknown objective"):
+        get_spec("test_sandbox_never_registered")

@@ -39,26 +39,32 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _BETA = Param(0.1, "inverse temperature of the implicit reward beta * log(pi/pi_ref)", "(0, inf)")
 
 
-def candidate_function(code: str) -> Callable:
+def candidate_function(code: str, trusted: bool = False) -> Callable:
     """Compile candidate source with the sandbox's restrictions (static check, restricted builtins,
-    module proxies; no audit hook). Only for a sandbox child or code you trust: it runs the code here."""
-    from .restricted import compile_candidate
+    module proxies). It runs the code in this process, so it refuses unless this process is a sandbox
+    child (whose audit hook guards it) or ``trusted=True`` (a file you wrote or reviewed)."""
+    from .restricted import compile_candidate, inside_sandbox
     from .static_check import check_source
 
+    if not trusted and not inside_sandbox():
+        raise ValueError("refusing to run candidate source outside the sandbox: run it as a sandbox job "
+                         "(Sandbox.run) and call as_objective(loss_fn, name) there, or pass trusted=True for "
+                         "code you wrote or reviewed")
     check_source(code)
     return compile_candidate(code, guard=None)
 
 
-def as_objective(code: Union[str, Callable], name: str, **hparams) -> Objective:
+def as_objective(code: Union[str, Callable], name: str, trusted: bool = False, **hparams) -> Objective:
     """Register the candidate (source text, or the ``loss_fn`` a sandbox job received) as objective
     ``name`` in this process's registry; return it bound to ``hparams`` (``beta``, default 0.1).
 
-    Registering the same function under the same name again returns it bound anew; another function
-    under a taken name is a ValueError.
+    Source text is compiled only inside a sandbox child or with ``trusted=True`` (see
+    :func:`candidate_function`). Registering the same function under the same name again returns it
+    bound anew; another function under a taken name is a ValueError.
     """
     if not isinstance(name, str) or not _NAME.match(name):
         raise ValueError(f"as_objective: name {name!r} must be an identifier (letters, digits, _), e.g. 'cand_0012'")
-    loss_fn = candidate_function(code) if isinstance(code, str) else code
+    loss_fn = candidate_function(code, trusted) if isinstance(code, str) else code
     if not callable(loss_fn):
         raise ValueError(f"as_objective: expected candidate source or a function, got {type(code).__name__}")
     try:

@@ -25,7 +25,7 @@ import sys
 import types
 from typing import Callable, Optional
 
-__all__ = ["SandboxViolation", "Guard", "compile_candidate", "SAFE_BUILTINS", "CANDIDATE_FILENAME"]
+__all__ = ["SandboxViolation", "Guard", "compile_candidate", "inside_sandbox", "SAFE_BUILTINS", "CANDIDATE_FILENAME"]
 
 CANDIDATE_FILENAME = "<candidate>"
 
@@ -44,7 +44,28 @@ _REFUSED_ATTRS = frozenset({
     "load", "save", "from_file", "set_num_threads", "set_num_interop_threads", "set_default_dtype",
     "set_default_tensor_type", "set_default_device", "manual_seed", "seed", "set_rng_state", "use_deterministic_algorithms",
     "set_printoptions", "set_grad_enabled", "compile", "export", "hub", "jit", "load_library", "set_flush_denormal",
+    "UntypedStorage", "TypedStorage", "from_numpy", "frombuffer",
 })
+
+
+_PROBE = "preflab.discover.inside_sandbox"
+
+
+class _Inside(Exception):
+    """Raised by the Guard for the probe event: this process is a sandbox child."""
+
+
+def inside_sandbox() -> bool:
+    """Whether this process is a sandbox child (its Guard answers a probe audit event); keeps no state.
+
+    >>> inside_sandbox()
+    False
+    """
+    try:
+        sys.audit(_PROBE)
+    except _Inside:
+        return True
+    return False
 
 
 class SandboxViolation(BaseException):
@@ -103,6 +124,8 @@ class Guard:
 
     # the hook itself: must never raise anything but SandboxViolation, and must be fast
     def __call__(self, event: str, args: tuple) -> None:
+        if event == _PROBE:
+            raise _Inside()
         if event == "open":
             self._open(args)
         elif event == "import":

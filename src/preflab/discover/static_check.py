@@ -43,7 +43,8 @@ FORBIDDEN_ATTRIBUTES = frozenset({
     "distributed", "utils", "cuda", "backends", "os", "sys", "subprocess", "ctypes", "pickle", "system",
     "popen", "environ", "getenv", "fork", "spawn", "kill", "remove", "unlink", "rmdir", "rename", "signal",
     "socket", "builtins", "importlib", "modules", "mro", "set_num_threads", "set_default_dtype",
-    "set_default_tensor_type", "manual_seed",
+    "set_default_tensor_type", "manual_seed", "numpy", "tofile", "storage", "untyped_storage", "UntypedStorage",
+    "TypedStorage", "share_memory_", "from_numpy", "frombuffer",
 })
 
 _FRAME_ATTRIBUTE = re.compile(r"^(f|gi|cr|ag|tb|co|func)_")
