@@ -76,13 +76,17 @@ def _examples(pairs):
                               labels=None) for i, (p, c, r) in enumerate(pairs)]
 
 
-def prepare(run_dir, seed: int = 0, pairs: int = 256, sft_steps: int = 150, sft_examples: int = 2000) -> dict:
-    """The tiny fidelity's bundle, built once and cached in ``run_dir/tiny_bundle.json`` (trusted code)."""
+def prepare(run_dir, seed: int = 0, pairs: int = 256, sft_steps: int = 150, sft_examples: int = 2000,
+            task: str = TASK) -> dict:
+    """The tiny fidelity's bundle, built once and cached in ``run_dir/tiny_bundle.json`` (trusted code);
+    ``task`` is a preflab.tasks word task (``sentiment`` by default; ``transitive`` and ``heterogeneous``
+    score by their annotators' mean utility)."""
     path = Path(run_dir) / "tiny_bundle.json"
     if path.exists():
         return json.loads(path.read_text())
     t0 = time.perf_counter()
-    task = get_task(TASK)
+    name = task
+    task = get_task(name)
     tok = task.tokenizer()
     pad, eos = tok.pad_token_id, tok.eos_token_id
     suppress = sorted({tok.pad_token_id, tok.bos_token_id, tok.unk_token_id} - {eos, None})
@@ -105,7 +109,7 @@ def prepare(run_dir, seed: int = 0, pairs: int = 256, sft_steps: int = 150, sft_
     with torch.no_grad():
         ref = logprobs_for(model, _examples(rows), pad).sums
     eval_ids = [tok(p)["input_ids"] for p in task.prompts()]
-    bundle = {"task": TASK, "seed": seed, "config": model.config.to_dict(),
+    bundle = {"task": name, "seed": seed, "config": model.config.to_dict(),
               "weights": base64.b64encode(save({k: v.clone().contiguous() for k, v in model.state_dict().items() if k != "lm_head.weight"})).decode(),
               "pairs": [[list(map(int, p)), list(map(int, c)), list(map(int, r))] for p, c, r in rows],
               "ref_logps": ref.tolist(), "pad_id": pad, "eos_id": eos, "suppress_ids": suppress,
