@@ -76,3 +76,21 @@ def test_llm_loop_feeds_errors_back(endpoint, tmp_path):
     assert [r.name for r in recs] == ["mean_dpo", "fixed_dpo", "unparsed"]
     assert [r.errors[-1][1] if r.errors else None for r in recs] == ["invalid", None, "parse"]
     assert recs[1].thought == "fix: per-example" and "games" in recs[1].fitness
+
+
+def test_llm_proposer_against_preflab_serve():
+    """The wire protocol against `preflab serve` (a random tiny model: its reply holds no code, which the
+    proposer records as a parse error rather than failing)."""
+    serve = pytest.importorskip("preflab.serve.app")
+    from fastapi.testclient import TestClient
+    from openai import OpenAI
+
+    from preflab.discover.llm_proposer import LLMProposer
+    from preflab.serve.local_model import LocalModel, load_local_model
+
+    model, tokenizer, name = load_local_model("tiny", seed=0)
+    with TestClient(serve.create_app(LocalModel(model, tokenizer, name=name))) as http:
+        client = OpenAI(base_url="http://testserver/v1", api_key="none", http_client=http)
+        (p,) = LLMProposer("http://testserver/v1", name, client=client, max_tokens=8).propose([], 1, 0)
+    assert p.proposer == "llm" and p.name == "unparsed" and p.error.startswith("the reply holds no JSON object")
+    assert p.code == p.meta["reply"] and len(p.code) > 0

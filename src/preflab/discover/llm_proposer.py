@@ -100,11 +100,12 @@ class LLMProposer:
     batch = 1
 
     def __init__(self, base_url: str, model: str, api_key: Optional[str] = None, temperature: float = 1.0,
-                 max_history: int = 20, timeout: float = 120.0, client=None):
+                 max_history: int = 20, timeout: float = 120.0, max_tokens: int = 2048, client=None):
         if client is None:
             from openai import OpenAI
             client = OpenAI(base_url=base_url, api_key=api_key or "not-needed", timeout=timeout, max_retries=2)
         self.client, self.model, self.temperature, self.max_history = client, model, temperature, max_history
+        self.max_tokens = max_tokens
 
     def messages(self, history: Sequence) -> list:
         msgs = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": NEXT}]
@@ -120,7 +121,8 @@ class LLMProposer:
             from openai import OpenAIError
             try:
                 resp = self.client.chat.completions.create(model=self.model, messages=self.messages(history),
-                                                           temperature=self.temperature)
+                                                           temperature=self.temperature,
+                                                           max_tokens=self.max_tokens)
             except OpenAIError as err:
                 raise ValueError(f"LLM proposer: the endpoint {self.client.base_url} failed ({err}); check "
                                  "--endpoint and --model, or that the server is running") from err
