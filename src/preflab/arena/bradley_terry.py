@@ -7,7 +7,8 @@
 The optimum solves the score equations sum_j n_ij sigmoid(theta_i - theta_j) = sum_j s_ij (expected wins =
 observed wins, per model). scipy's ``trust-exact`` minimizes it with the exact gradient and Hessian (the
 weighted graph Laplacian of the pairs), on the likelihood divided by the number of battles plus
-``(mean theta)^2 / 2``, which pins the free shift without moving the optimum; theta is returned centred.
+``(mean theta)^2 / 2``, which pins the free shift without moving the optimum, then Newton steps on the
+gradient alone (:mod:`~preflab.arena.newton`) to rounding level; theta is returned centred.
 :func:`bt_information` gives the Hessian H and the "meat" B = sum over battles of score outer products that
 the sandwich interval needs (:mod:`preflab.arena.intervals`).
 
@@ -24,6 +25,7 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import expit, log_expit
 
+from .newton import newton_polish
 from .pairs import PairCounts
 
 __all__ = ["fit_bt", "bt_information", "bt_scores"]
@@ -67,7 +69,9 @@ def fit_bt(counts: PairCounts, prior: float = 0.0, gtol: float = 1e-13, theta0=N
     x0 = np.zeros(counts.n) if theta0 is None else np.asarray(theta0, dtype=float)
     res = minimize(_objective, x0, args=(S, N, prior, total), jac=True, hess=_hessian, method="trust-exact",
                    options={"gtol": gtol, "maxiter": 200})
-    theta = res.x - res.x.mean()
+    x = newton_polish(lambda th: _objective(th, S, N, prior, total)[1], lambda th: _hessian(th, S, N, prior, total),
+                      res.x)
+    theta = x - x.mean()
     return theta
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import minimize
 
+from .newton import newton_polish
 from .pairs import PairCounts
 
 __all__ = ["fit_davidson", "davidson_information"]
@@ -90,8 +91,9 @@ def fit_davidson(counts: PairCounts, prior: float = 0.0, gtol: float = 1e-13, st
 
     x0 = np.zeros(n + 1) if start is None else np.asarray(start, dtype=float)
     res = minimize(f, x0, jac=True, hess=hess, method="trust-exact", options={"gtol": gtol, "maxiter": 200})
-    theta = res.x[:-1] - res.x[:-1].mean()
-    return theta, float(np.exp(res.x[-1]))
+    x = newton_polish(lambda v: f(v)[1], hess, res.x)
+    theta = x[:-1] - x[:-1].mean()
+    return theta, float(np.exp(x[-1]))
 
 
 def davidson_information(counts: PairCounts, theta, nu: float, prior: float = 0.0) -> tuple[np.ndarray, np.ndarray]:

@@ -36,8 +36,16 @@ def z_value(level: float) -> float:
 
 def centred_cov(H: np.ndarray, B: Optional[np.ndarray], n: int) -> np.ndarray:
     """[n, n] covariance of the centred first ``n`` parameters: C H^+ B H^+ C (sandwich) or, with ``B`` None,
-    C H^+ C (inverse Hessian). ``H`` and ``B`` may carry extra parameters after the first n (Davidson's eta)."""
-    Hp = np.linalg.pinv(H, hermitian=True)
+    C H^+ C (inverse Hessian); H^+ is H's inverse when a prior makes H regular. ``H`` and ``B`` may carry extra parameters after the first n (Davidson's eta)."""
+    H = np.asarray(H, dtype=float)
+    v = np.zeros(H.shape[0])
+    v[:n] = 1.0 / np.sqrt(n)                         # the free shift of the ratings
+    scale = np.trace(H) / H.shape[0]
+    if np.abs(H @ v).max() <= 1e-9 * scale:
+        # H is singular along the shift: invert H + scale v v^T, which equals H^+ + v v^T / scale and whose
+        # extra term the centring removes; stabler than pinv's eigenvalue cut-off at a million battles
+        H = H + scale * np.outer(v, v)
+    Hp = np.linalg.inv(H)
     cov = Hp if B is None else Hp @ B @ Hp
     cov = cov[:n, :n]
     C = np.eye(n) - 1.0 / n

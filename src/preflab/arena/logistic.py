@@ -20,6 +20,8 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import expit, log_expit
 
+from .newton import newton_polish
+
 __all__ = ["fit_logistic", "logistic_information"]
 
 
@@ -47,7 +49,7 @@ def fit_logistic(X, y, w=None, gauge: int = 0, ridge: float = 0.0, ridged: Optio
         return H / total + np.outer(g, g)
 
     res = minimize(f, np.zeros(p), jac=True, hess=hess, method="trust-exact", options={"gtol": gtol, "maxiter": 500})
-    beta = res.x.copy()
+    beta = newton_polish(lambda v: f(v)[1], hess, res.x)
     if gauge:
         beta[:gauge] -= beta[:gauge].mean()
     return beta

@@ -22,7 +22,7 @@ from scipy.sparse.csgraph import connected_components
 
 from .store import WINNERS, Battle, battle_from_record
 
-__all__ = ["PairCounts", "pair_counts", "pair_counts_from_codes", "battle_arrays"]
+__all__ = ["PairCounts", "pair_counts", "pair_counts_from_codes", "battle_arrays", "model_indices"]
 
 
 @dataclasses.dataclass
@@ -96,13 +96,23 @@ def pair_counts_from_codes(a_idx, b_idx, codes, models: Sequence[str]) -> PairCo
     return PairCounts(list(models), wins, ties, battles)
 
 
+def model_indices(model_a: Sequence[str], model_b: Sequence[str],
+                  models: Optional[Sequence[str]] = None) -> tuple[list, np.ndarray, np.ndarray]:
+    """``(models, a_idx, b_idx)``: the names (default sorted) and integer indices of both sides [N]; a name
+    missing from ``models`` is a ValueError."""
+    names = sorted(set(model_a) | set(model_b)) if models is None else list(models)
+    index = {m: i for i, m in enumerate(names)}
+    try:
+        a = np.fromiter(map(index.__getitem__, model_a), dtype=np.int64, count=len(model_a))
+        b = np.fromiter(map(index.__getitem__, model_b), dtype=np.int64, count=len(model_b))
+    except KeyError as err:
+        raise ValueError(f"model {err.args[0]!r} appears in battles but not in models={names}") from None
+    return names, a, b
+
+
 def pair_counts(battles, models: Optional[Sequence[str]] = None) -> PairCounts:
     """Aggregate battles (:class:`Battle` objects or FastChat-style dicts) by pair; ``models`` fixes the order
     (default sorted names)."""
     a, b, codes = battle_arrays(battles)
-    names = sorted(set(a) | set(b)) if models is None else list(models)
-    index = {m: i for i, m in enumerate(names)}
-    missing = (set(a) | set(b)) - set(index)
-    if missing:
-        raise ValueError(f"models {sorted(missing)} appear in battles but not in models={names}")
-    return pair_counts_from_codes([index[m] for m in a], [index[m] for m in b], codes, names)
+    names, ai, bi = model_indices(a, b, models)
+    return pair_counts_from_codes(ai, bi, codes, names)

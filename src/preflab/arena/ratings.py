@@ -28,7 +28,7 @@ from .bradley_terry import bt_information, fit_bt
 from .davidson import davidson_information, fit_davidson
 from .elo import elo_from_indices
 from .intervals import centred_cov, normal_interval, percentile_interval, resample_counts
-from .pairs import PairCounts, battle_arrays, pair_counts_from_codes
+from .pairs import PairCounts, battle_arrays, model_indices, pair_counts_from_codes
 from .ranks import arena_ranks
 
 __all__ = ["METHODS", "INTERVALS", "SCALE", "Ratings", "rate", "rate_codes", "ratings_from_theta"]
@@ -160,10 +160,6 @@ def rate(battles, method: str = "bt", interval: str = "sandwich", level: float =
     a, b, codes = battle_arrays(battles)
     if not codes.size:
         raise ValueError("no battles to rate")
-    names = sorted(set(a) | set(b)) if models is None else list(models)
-    index = {m: i for i, m in enumerate(names)}
-    missing = sorted((set(a) | set(b)) - set(index))
-    if missing:
-        raise ValueError(f"models {missing} appear in battles but not in models={names}")
-    return rate_codes([index[m] for m in a], [index[m] for m in b], codes, names, method=method,
+    names, ai, bi = model_indices(a, b, models)
+    return rate_codes(ai, bi, codes, names, method=method,
                       interval=interval, level=level, rounds=rounds, seed=seed, prior=prior, k=k)
