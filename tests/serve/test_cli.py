@@ -24,21 +24,25 @@ def captured(monkeypatch):
     return seen
 
 
-def test_serve_tiny_with_api_key_and_voting(captured, tiny_lm, tmp_path, capsys):
+def test_serve_a_checkpoint_with_api_key_and_voting(captured, tiny_lm, tmp_path, capsys):
+    from preflab.serve.local_model import SamplingParams
+
+    checkpoint = tmp_path / "policy"
+    tiny_lm.model.save_pretrained(checkpoint)
+    tiny_lm.tokenizer.save_pretrained(checkpoint)
     pairs = tmp_path / "pairs.jsonl"
     pairs.write_text(json.dumps({"prompt": "q", "responses": {"x": "1", "y": "2"}}) + "\n")
     db = tmp_path / "votes.db"
-    assert main(["serve", "--model", "tiny", "--port", "0", "--api-key", "k", "--pairs", str(pairs),
-                 "--db", str(db), "--vote-token", "v", "--log-level", "warning"]) == 0
+    assert main(["serve", "--model", str(checkpoint), "--served-name", "policy", "--port", "0", "--api-key", "k",
+                 "--pairs", str(pairs), "--db", str(db), "--vote-token", "v", "--log-level", "warning"]) == 0
     err = capsys.readouterr().err
     assert (captured["host"], captured["port"]) == ("127.0.0.1", 0)           # loopback by default
-    assert "model 'tiny' at http://127.0.0.1:0/v1" in err and "voting page at http://127.0.0.1:0/arena" in err
+    assert "model 'policy' at http://127.0.0.1:0/v1" in err and "voting page at http://127.0.0.1:0/arena" in err
     with ServerThread(captured["app"]) as s:
         client = openai.OpenAI(base_url=s.url + "/v1", api_key="k", max_retries=0)
-        reply = client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": "Hi"}],
+        reply = client.chat.completions.create(model="policy", messages=[{"role": "user", "content": "Hi"}],
                                                max_tokens=5, temperature=0)
-        # --model tiny is the seeded tiny Llama over SmolLM2's tokenizer: the same model as the tiny_lm fixture
-        from preflab.serve.local_model import SamplingParams
+        # the saved checkpoint answers as the model it was saved from
 
         [expected] = tiny_lm.generate(tiny_lm.encode_chat([{"role": "user", "content": "Hi"}]),
                                       SamplingParams(max_tokens=5, temperature=0.0))
@@ -52,6 +56,16 @@ def test_serve_tiny_with_api_key_and_voting(captured, tiny_lm, tmp_path, capsys)
 
     with Store(db) as store:
         assert [b.winner for b in store.battles()] == ["tie"]
+
+
+def test_tiny_is_the_seeded_tiny_llama_over_smollm2s_tokenizer(tiny_lm):
+    import torch
+
+    from preflab.serve.local_model import load_local_model
+
+    model, tokenizer, name = load_local_model("tiny", seed=0)
+    assert name == "tiny" and len(tokenizer) == 49152 and tokenizer.chat_template == tiny_lm.tokenizer.chat_template
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), tiny_lm.model.state_dict().values()))
 
 
 def test_a_voting_token_is_made_when_none_is_given(captured, tmp_path, capsys, monkeypatch):
@@ -73,6 +87,7 @@ def test_a_voting_token_is_made_when_none_is_given(captured, tmp_path, capsys, m
     (["--pairs", "{tmp}/missing.jsonl"], "missing.jsonl does not exist"),
     (["--pairs", "{tmp}/bad.jsonl"], "bad.jsonl:2: key 'responses' has 1 model ('x')"),
     (["--model", "{tmp}/no-model"], "is a folder without config.json"),
+    (["--model", "tiny", "--dtype", "float8"], "unknown dtype 'float8'"),
 ])
 def test_bad_flags_exit_2_with_a_message(captured, tmp_path, capsys, argv, message):
     (tmp_path / "bad.jsonl").write_text('{"prompt": "q", "responses": {"x": "1", "y": "2"}}\n'

@@ -29,6 +29,8 @@ def add_parser(sub) -> None:
                    help="smollm2 (default: the bundled SmolLM2-135M-Instruct), a checkpoint folder or .gguf file, a "
                         "Hub id in the local cache, tiny (a seeded random 2-layer model, for tests), or none")
     m.add_argument("--served-name", default=None, help="the model id clients send (default: the --model value)")
+    m.add_argument("--device", default=None, help="where the model runs: cpu (default), cuda, cuda:1, mps, ...")
+    m.add_argument("--dtype", default="float32", help="float32 (default), bfloat16, float16 or auto")
     s = p.add_argument_group("server")
     s.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     s.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
@@ -58,6 +60,10 @@ def run(args) -> int:
 
     if not 0 <= args.port <= 65535:
         raise ValueError(f"--port {args.port} is not a port number; give 0-65535 (0: any free port)")
+    if args.model.lower() != "none":
+        from preflab.models import resolve_dtype
+
+        resolve_dtype(args.dtype)                                       # a bad --dtype fails before anything loads
     api_key = args.api_key or os.environ.get("PREFLAB_API_KEY") or None
     pairs = store = None
     if args.pairs is not None:
@@ -90,7 +96,8 @@ def _serve(args, api_key, pairs, store, say) -> None:
         from preflab.serve.local_model import LocalModel, load_local_model
 
         say(f"loading {args.model} ...")
-        model, tokenizer, name = load_local_model(args.model, seed=args.seed)
+        model, tokenizer, name = load_local_model(args.model, seed=args.seed, device=args.device,
+                                                 dtype=args.dtype)
         lm = LocalModel(model, tokenizer, name=args.served_name or name)
     if not _is_loopback(args.host) and api_key is None and lm is not None:
         say(f"warning: listening on {args.host} without --api-key: anyone who can reach it can use the model")

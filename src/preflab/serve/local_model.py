@@ -65,15 +65,16 @@ class Choice:
     logprobs: Optional[List[TokenLogprob]] = None
 
 
-def load_local_model(name: str, *, seed: int = 0):
+def load_local_model(name: str, *, seed: int = 0, device: Optional[str] = None, dtype: str = "float32"):
     """(model, tokenizer, name) for ``"smollm2"``, a checkpoint folder / ``.gguf`` / Hub id, or ``"tiny"``:
-    a seeded 2-layer Llama over SmolLM2's tokenizer and chat template (random weights, for tests and demos)."""
+    a seeded 2-layer Llama over SmolLM2's tokenizer and chat template (random weights, for tests and demos).
+    ``device`` (None: the CPU) and ``dtype`` go to :func:`preflab.models.load_model`."""
     from preflab.models import load_model, load_tokenizer, tiny_llama
 
     if name == "tiny":
         tokenizer = load_tokenizer("smollm2")
-        return tiny_llama(vocab_size=len(tokenizer), seed=seed).eval(), tokenizer, "tiny"
-    model = load_model(name).eval()
+        return tiny_llama(vocab_size=len(tokenizer), seed=seed, device=device, dtype=dtype).eval(), tokenizer, "tiny"
+    model = load_model(name, device=device, dtype=dtype).eval()
     return model, load_tokenizer(name), name
 
 

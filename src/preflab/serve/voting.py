@@ -43,6 +43,7 @@ from collections import OrderedDict
 from typing import Optional
 
 from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
 from .auth import bearer, check_token
@@ -183,7 +184,7 @@ def voting_router(store, pairs: Optional[PairSource], *, vote_token: Optional[st
                         prompt=drawn.prompt, response_a=drawn.response_a, response_b=drawn.response_b, judge=judge,
                         shown_a_first=drawn.shown_a_first, id=ballot).validate()
         try:
-            added = store.add(battle)
+            added = await run_in_threadpool(store.add, battle)    # SQLite may wait on other writers
         except BaseException:
             ballots.reopen(ballot, drawn)
             raise
