@@ -174,3 +174,25 @@ def test_as_objective_refuses_source_outside_the_sandbox():
 
     with pytest.raises(ValueError, match="unknown objective"):
         get_spec("test_sandbox_never_registered")
+
+
+def test_a_loss_using_common_torch_calls_validates_in_the_sandbox(sb):
+    lrml = (
+        "import torch\n"
+        "import math\n"
+        "import torch.nn.functional as F\n"
+        "def lrml(batch, beta):\n"
+        "    pi, ref = batch.policy_logps, batch.ref_logps\n"
+        "    z = beta * ((pi[:, 0] - ref[:, 0]) - (pi[:, 1] - ref[:, 1]))\n"
+        "    tau = torch.tensor(0.05, dtype=z.dtype)\n"
+        "    gate = torch.sigmoid(z / tau)\n"
+        "    floor = torch.zeros_like(z) + math.log(1.0)\n"
+        "    return torch.where(gate >= 0, (1 - gate) * -F.logsigmoid(z) + gate * torch.exp(-z), floor)\n"
+    )
+    res = sb.run(lrml, job=JOB, args={"beta": 0.05, "seed": 0})
+    assert res.ok, res.error
+    from preflab.objectives import get_objective
+
+    registry = get_objective("discopop", beta=0.05)
+    here = validate(lambda b, beta: registry(b).per_example, beta=0.05, seed=0)
+    assert res.value["checks"]["margin"]["mean_drop"] == pytest.approx(here["checks"]["margin"]["mean_drop"], rel=1e-6)

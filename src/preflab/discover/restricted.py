@@ -238,7 +238,19 @@ def module_proxy(module: types.ModuleType, guard: Optional[Guard]) -> types.Modu
 
 
 def _guarded_import(guard: Optional[Guard]) -> Callable:
+    """The candidate's ``__import__``: torch, math and torch.nn.functional, as proxies.
+
+    C code inside torch imports through the calling frame's builtins too (``PyImport_Import``: an empty
+    *list* as fromlist; it then reads ``sys.modules`` itself and ignores what ``__import__`` returns).
+    Such a call gets torch's own module loaded and None back, so it hands the candidate nothing.
+    """
+
     def guarded(name, globals=None, locals=None, fromlist=(), level=0):
+        if type(fromlist) is list and not fromlist and not level and isinstance(name, str) and \
+                name.split(".")[0] == "torch":
+            if name not in sys.modules:
+                __import__(name)
+            return None
         if level or name not in _IMPORTABLE:
             _refuse(guard, "import", f"import of '{name}' is not allowed (candidates may import torch, math, "
                                      "torch.nn.functional)")
