@@ -19,6 +19,7 @@ def _plot(metrics: dict, key: str, title: str) -> bytes:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, ax = plt.subplots(figsize=(5, 3.4), dpi=110)
     for name, rows in metrics["methods"].items():
@@ -27,6 +28,7 @@ def _plot(metrics: dict, key: str, title: str) -> bytes:
         points = start + [(r["round"], r[key]) for r in rows]
         ax.plot([x for x, _ in points], [y for _, y in points], marker="o", label=name)
     ax.set_xlabel("round (0 = SFT)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
