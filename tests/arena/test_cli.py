@@ -1,8 +1,6 @@
 """``preflab arena``: rate (JSON and table), bad lines named, report from a store, and a whole run."""
 
 import json
-import math
-import os
 
 import pytest
 
@@ -109,6 +107,8 @@ def test_arena_run_with_tiny_models_and_the_length_judge(tmp_path, capsys, monke
     assert all(summary["ratings"][m] == pytest.approx(ref[m]) for m in ref)
     assert len({round(v["rating"], 6) for v in ref.values()}) > 1          # the judge told the models apart
     assert (out / "report.html").exists() and (out / "winrate.png").exists()
+    config = json.loads((out / "config.json").read_text())
+    assert config["models"] == "x=tiny:1,y=tiny:2,z=tiny:3" and config["judge"] == "length" and config["prior"] == 1.0
     capsys.readouterr()
     assert main(argv) == 0                                            # seeded answers: same battles, none new
     assert "0 new battles" in capsys.readouterr().err

@@ -7,7 +7,6 @@ import pytest
 from scipy.special import expit
 
 from preflab.arena.bradley_terry import bt_scores, fit_bt
-from preflab.arena.davidson import fit_davidson
 from preflab.arena.length_control import length_controlled_win_rate
 from preflab.arena.nontransitive import nash_view
 from preflab.arena.pairs import pair_counts

@@ -22,7 +22,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .intervals import centred_cov, normal_interval, z_value
+from .intervals import normal_interval, z_value
 from .logistic import fit_logistic, logistic_information
 from .pairs import battle_arrays, pair_counts_from_codes
 from .ranks import arena_ranks

@@ -154,6 +154,11 @@ def run(args) -> int:
     # next-token distributions, so one shared seed would make them answer alike
     contestants = {name: load_contestant(src, max_new_tokens=args.max_new_tokens, temperature=args.temperature,
                                          seed=args.seed + k) for k, (name, src) in enumerate(sources.items())}
+    os.makedirs(out, exist_ok=True)
+    config = {k: v for k, v in vars(args).items() if k not in ("verb", "arena_verb")}
+    config["judge"] = spec_label(args.judge)                       # an API key never reaches the run folder
+    with open(os.path.join(out, "config.json"), "w", encoding="utf-8") as fh:
+        json.dump(config, fh, indent=2)
     summary = run_arena(contestants, prompts, oracle, out, judge=spec_label(args.judge),
                         progress=lambda msg: print(msg, file=sys.stderr), **opts)
     _print_table(summary)
