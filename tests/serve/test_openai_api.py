@@ -167,3 +167,20 @@ def test_api_key_is_required(tiny_lm):
         assert err.value.status_code == 401 and "API key sent is wrong" in err.value.message
         r = httpx.post(s.url + "/v1/completions", json={"model": "tiny", "prompt": "x", "max_tokens": 1})
         assert r.status_code == 401 and "Authorization: Bearer" in r.json()["error"]["message"]
+
+
+def test_concurrent_requests_are_served_one_at_a_time_with_the_same_answers(client, tiny_lm):
+    from concurrent.futures import ThreadPoolExecutor
+
+    prompts = ["one", "two", "three", "four"]
+    expected = [greedy(tiny_lm, tiny_lm.encode_chat([{"role": "user", "content": p}]), 6)[0] for p in prompts]
+
+    def ask(i):
+        kwargs = dict(model="tiny", messages=[{"role": "user", "content": prompts[i]}], max_tokens=6, temperature=0)
+        if i % 2:   # half of them streamed, so a streaming worker and plain requests share the model
+            return "".join(c.choices[0].delta.content or "" for c in client.chat.completions.create(**kwargs,
+                                                                                                 stream=True))
+        return client.chat.completions.create(**kwargs).choices[0].message.content
+
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(ask, range(4))) == expected

@@ -81,8 +81,8 @@ def load_local_model(name: str, *, seed: int = 0, device: Optional[str] = None, 
 class _StopCriteria:
     """Ends generation for rows whose completion contains a stop string, or for all rows when ``abort`` is set."""
 
-    def __init__(self, tokenizer, prompt_len: int, stop: Sequence[str], abort: threading.Event):
-        self.tokenizer, self.prompt_len, self.stop, self.abort = tokenizer, prompt_len, stop, abort
+    def __init__(self, decode, prompt_len: int, stop: Sequence[str], abort: threading.Event):
+        self.decode, self.prompt_len, self.stop, self.abort = decode, prompt_len, stop, abort
 
     def __call__(self, input_ids: torch.LongTensor, scores, **kwargs) -> torch.BoolTensor:
         done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
@@ -90,7 +90,7 @@ class _StopCriteria:
             return done | True
         if self.stop:
             for i, row in enumerate(input_ids[:, self.prompt_len:].tolist()):
-                text = self.tokenizer.decode(row, skip_special_tokens=True)
+                text = self.decode(row)
                 done[i] = any(s in text for s in self.stop)
         return done
 
@@ -135,7 +135,8 @@ class LocalModel:
         self.eos_ids = [eos] if isinstance(eos, int) else list(eos or [])
         pad = tokenizer.pad_token_id
         self.pad_id = pad if pad is not None else (self.eos_ids[0] if self.eos_ids else 0)
-        self.lock = threading.Lock()
+        self.lock = threading.Lock()               # one generation at a time
+        self._tokenizer_lock = threading.RLock()   # a Rust tokenizer is not shared across threads at once
 
     # -- prompts ----------------------------------------------------------------------------------------
     @property
@@ -148,12 +149,19 @@ class LocalModel:
         if not self.has_chat_template:
             raise ValueError(f"model {self.name!r} has no chat template (its tokenizer defines none); send raw "
                              "text to /v1/completions instead")
-        text = self.tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True)
-        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        with self._tokenizer_lock:
+            text = self.tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True)
+            return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
     def encode_prompt(self, prompt: str) -> List[int]:
         """Token ids of a raw prompt, with the tokenizer's usual special tokens."""
-        return self.tokenizer(prompt)["input_ids"]
+        with self._tokenizer_lock:
+            return self.tokenizer(prompt)["input_ids"]
+
+    def decode(self, ids: Sequence[int]) -> str:
+        """The text of token ids, special tokens left out."""
+        with self._tokenizer_lock:
+            return self.tokenizer.decode(list(ids), skip_special_tokens=True)
 
     def check_length(self, prompt_ids: Sequence[int], max_tokens: int) -> None:
         if len(prompt_ids) + max_tokens > self.context_length:
@@ -173,7 +181,7 @@ class LocalModel:
             return_dict_in_generate=scores, output_logits=scores and params.logprobs,
             **(dict(temperature=params.temperature, top_p=params.top_p, top_k=0) if sample else {}))
         ids = torch.tensor([list(prompt_ids)], dtype=torch.long, device=self.model.device)
-        stopping = StoppingCriteriaList([_StopCriteria(self.tokenizer, ids.shape[1], params.stop, abort)])
+        stopping = StoppingCriteriaList([_StopCriteria(self.decode, ids.shape[1], params.stop, abort)])
         return dict(input_ids=ids, attention_mask=torch.ones_like(ids), generation_config=config,
                     stopping_criteria=stopping)
 
@@ -205,7 +213,7 @@ class LocalModel:
                 end, finish = i, "stop"
                 break
         ids = new[:end]
-        text, stopped = _cut_at_stop(self.tokenizer.decode(ids, skip_special_tokens=True), params.stop)
+        text, stopped = _cut_at_stop(self.decode(ids), params.stop)
         if stopped:
             finish = "stop"
             ids = self._tokens_covering(ids, len(text))
@@ -217,7 +225,7 @@ class LocalModel:
     def _tokens_covering(self, ids: List[int], n_chars: int) -> List[int]:
         """The shortest prefix of ``ids`` whose text holds the first ``n_chars`` characters."""
         for k in range(len(ids) + 1):
-            if len(self.tokenizer.decode(ids[:k], skip_special_tokens=True)) >= n_chars:
+            if len(self.decode(ids[:k])) >= n_chars:
                 return ids[:k]
         return ids
 
@@ -226,8 +234,12 @@ class LocalModel:
         alternatives = []
         if top > 0:
             values, indices = logp.topk(min(top, logp.shape[-1]))
-            alternatives = [(self.tokenizer.decode([i]), i, v) for v, i in zip(values.tolist(), indices.tolist())]
-        return TokenLogprob(self.tokenizer.decode([token]), token, float(logp[token]), alternatives)
+            alternatives = [(self._token_text(i), i, v) for v, i in zip(values.tolist(), indices.tolist())]
+        return TokenLogprob(self._token_text(token), token, float(logp[token]), alternatives)
+
+    def _token_text(self, token: int) -> str:
+        with self._tokenizer_lock:
+            return self.tokenizer.decode([token])
 
     def stream(self, prompt_ids: Sequence[int], params: SamplingParams) -> "Stream":
         """An iterator of text deltas for one choice (``params.n`` must be 1); ``finish_reason`` and
@@ -269,7 +281,7 @@ class Stream:
 
     def _deltas(self) -> Iterator[str]:
         self._thread.start()
-        decode = self.lm.tokenizer.decode
+        decode = self.lm.decode
         ids: List[int] = []
         sent = 0
         hold = max((len(s) for s in self.params.stop), default=1) - 1
@@ -282,7 +294,7 @@ class Stream:
                     self.finish_reason = "stop"
                     break
                 ids.append(token)
-                text, stopped = _cut_at_stop(decode(ids, skip_special_tokens=True), self.params.stop)
+                text, stopped = _cut_at_stop(decode(ids), self.params.stop)
                 if stopped:
                     self.finish_reason = "stop"
                     self.abort.set()
@@ -300,7 +312,7 @@ class Stream:
                 raise self.error
             if self.finish_reason is None:
                 self.finish_reason = "length"
-            text, _ = _cut_at_stop(decode(ids, skip_special_tokens=True), self.params.stop)
+            text, _ = _cut_at_stop(decode(ids), self.params.stop)
             if len(text) > sent:                        # what was held back
                 yield text[sent:]
                 sent = len(text)
