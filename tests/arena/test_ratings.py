@@ -95,6 +95,11 @@ def test_davidson_recovers_tie_parameter():
     assert r.extra["nu"] == pytest.approx(nu, abs=0.04)
     assert np.abs(r.rating - TRUE).max() < 20
     assert np.all((r.lower <= TRUE) & (TRUE <= r.upper))
+    boot = rate_codes(a[:20_000], b[:20_000], codes[:20_000], [f"m{i}" for i in range(n)], method="davidson",
+                      interval="bootstrap", rounds=30, seed=0)
+    sand = rate_codes(a[:20_000], b[:20_000], codes[:20_000], [f"m{i}" for i in range(n)], method="davidson")
+    np.testing.assert_allclose(boot.rating, sand.rating, atol=1e-9)
+    np.testing.assert_allclose(boot.upper - boot.lower, sand.upper - sand.lower, rtol=0.4)
 
 
 def test_elo_equals_hand_computed_updates_and_depends_on_order():
