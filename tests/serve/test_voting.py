@@ -132,6 +132,10 @@ def test_leaderboard_is_rate_of_the_human_votes(arena):
     assert set(board["ratings"]) == {"alpha", "beta", "gamma"}
     assert sum(r["rating"] for r in board["ratings"].values()) == pytest.approx(3000)
     assert all(r["lower"] <= r["rating"] <= r["upper"] for r in board["ratings"].values())
+    elo = client.get("/arena/leaderboard", params={"method": "elo", "interval": "none"}).json()
+    assert elo["ratings"] == rate(store.battles(judge="human"), method="elo", interval="none").table
+    bad = client.get("/arena/leaderboard", params={"method": "glicko"})
+    assert bad.status_code == 400 and "'glicko' is not one of bt, davidson, elo" in bad.json()["error"]["message"]
 
 
 def test_page_is_served_without_model_names(arena):

@@ -11,8 +11,8 @@ Routes (all under ``/arena``):
   ``Battle(judge="human", id=<ballot id>, shown_a_first=..., winner=<the vote mapped back to model_a/model_b>)``
   and answered with the models' names. A missing token is a 401, a wrong one a 403, bad JSON, an unknown
   vote or a missing id a 400, an unknown ballot a 404, a ballot already voted a 409; none of them writes;
-- ``GET /arena/leaderboard``: ``rate(...)`` of the stored human votes (Bradley-Terry with sandwich
-  intervals by default) as JSON.
+- ``GET /arena/leaderboard``: ``rate(...)`` of the stored human votes (Bradley-Terry with 95% sandwich
+  intervals by default; ``?method=davidson|elo&interval=bootstrap&level=0.9`` choose others) as JSON.
 
 >>> from fastapi.testclient import TestClient
 >>> from preflab.arena.store import Store
@@ -199,7 +199,18 @@ def voting_router(store, pairs: Optional[PairSource], *, vote_token: Optional[st
                 "stored_winner": battle.winner, "shown": shown}
 
     @router.get("/leaderboard")
-    def board() -> dict:
-        return leaderboard(store, judge=judge, method=method, interval=interval, level=level)
+    def board(method: str = method, interval: str = interval, level: float = level) -> dict:
+        from preflab.arena.ratings import INTERVALS, METHODS
+
+        if method not in METHODS:
+            raise APIError(400, f"method {method!r} is not one of {', '.join(METHODS)}", param="method")
+        if interval not in INTERVALS:
+            raise APIError(400, f"interval {interval!r} is not one of {', '.join(INTERVALS)}", param="interval")
+        if not 0 < level < 1:
+            raise APIError(400, f"level {level} must lie strictly between 0 and 1 (e.g. 0.95)", param="level")
+        try:
+            return leaderboard(store, judge=judge, method=method, interval=interval, level=level)
+        except ValueError as err:          # e.g. elo with sandwich intervals
+            raise APIError(400, str(err), param="interval") from err
 
     return router

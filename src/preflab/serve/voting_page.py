@@ -2,8 +2,8 @@
 
 The page asks ``GET /arena/pair`` for a ballot (prompt, responses A and B, no model names), posts the vote to
 ``POST /arena/vote`` with the voting token as a bearer token, then shows which model was behind A and B,
-reloads the leaderboard (``GET /arena/leaderboard``: rating, interval as a bar, rank, battles) and fetches
-the next pair. Every text from the server is set with ``textContent``, never parsed as HTML.
+reloads the leaderboard (``GET /arena/leaderboard``: rating, interval as a bar, rank, battles; also every
+15 s, so other people's votes appear) and fetches the next pair. Every text from the server is set with ``textContent``, never parsed as HTML.
 
 >>> VOTING_PAGE.startswith("<!doctype html>") and 'id="vote-A"' in VOTING_PAGE and "/arena/vote" in VOTING_PAGE
 True
@@ -165,6 +165,7 @@ for (const b of document.querySelectorAll("button[data-vote]")) {
 }
 loadLeaderboard();
 loadPair();
+setInterval(loadLeaderboard, 15000);   // other people's votes show up too
 </script>
 </body>
 </html>
