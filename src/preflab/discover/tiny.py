@@ -16,7 +16,7 @@ than the mixed KLs. Cost: about 1.5-3 s per beta on one busy core with the defau
 pairs, 4 x 24 samples), plus 15-30 s once for :func:`prepare`.
 
 >>> frontier_score([(0.5, 0.7), (2.0, 0.9)], r_sft=0.5, kl_budget=1.0)   # on the hull between the two
-0.2333
+0.2667
 """
 
 from __future__ import annotations
