@@ -152,12 +152,21 @@ def parse(text: str) -> Expr:
 
 
 def canonical(e: Expr) -> Expr:
-    """Constants rounded, operands of add and mul sorted, ``neg(neg(x))`` and ``neg(const)`` folded."""
+    """Constants rounded, operands of add and mul sorted, ``neg(neg(x))`` removed and operators on constants
+    only folded into one constant (when finite)."""
     if e.op == "const":
         return const(e.value)
     if not e.args:
         return e
     args = tuple(canonical(a) for a in e.args)
+    if all(a.op == "const" for a in args):
+        import torch
+
+        zero = torch.zeros(1, dtype=torch.float64)
+        with torch.no_grad():
+            value = float(evaluate(Expr(e.op, args), zero, zero, zero, 1.0).reshape(-1)[0])
+        if math.isfinite(value):
+            return const(value)
     if e.op == "neg":
         if args[0].op == "neg":
             return args[0].args[0]
@@ -177,13 +186,21 @@ def expr_hash(e: Expr) -> str:
 # Rendering and evaluation
 # --------------------------------------------------------------------------------------------------
 
+def _has_rho(e: Expr) -> bool:
+    return e.op in ("rho", "rho_w", "rho_l") or any(_has_rho(a) for a in e.args)
+
+
 def _source(e: Expr) -> str:
     if e.op == "const":
         return _num(e.value)
     if not e.args:
         return e.op
     template = (UNARY.get(e.op) or BINARY.get(e.op) or TERNARY[e.op])[0]
-    return template.format(*[_source(a) for a in e.args])
+    args = [_source(a) for a in e.args]
+    if template.startswith(("torch.", "F.", "((1 - torch.")):     # torch functions take tensors, not floats
+        wrap = (0,) if e.op == "gate" else range(len(args))                # gate: only s goes through sigmoid
+        args = [x if _has_rho(a) or i not in wrap else f"torch.as_tensor({x})" for i, (a, x) in enumerate(zip(e.args, args))]
+    return template.format(*args)
 
 
 def formula(e: Expr) -> str:

@@ -22,11 +22,30 @@ from typing import Sequence
 
 import numpy as np
 
-from preflab.discover.expressions import (canonical, crossover, expr_hash, formula, mutate, parse, random_expr,
-                                          render, seed_losses, well_formed)
+from preflab.discover.expressions import (canonical, crossover, evaluate, expr_hash, formula, mutate, parse,
+                                          random_expr, render, seed_losses, well_formed)
 from preflab.discover.proposal import Proposal
 
-__all__ = ["ProgramSearch"]
+__all__ = ["ProgramSearch", "plausible"]
+
+
+def plausible(tree, beta: float = 0.1, seed: int = 0) -> bool:
+    """A cheap screen before the sandbox, on the tree itself (data, evaluated by our own interpreter, never
+    code): finite losses on a random batch of 64 pairs, and a mean loss that falls when the chosen response's
+    log-ratio rises by 0.5 / beta (the validator's margin check on one batch instead of eight)."""
+    import torch
+
+    from preflab.discover.validate import random_pairs
+
+    b = random_pairs(64, seed + 1000, torch.float64, beta)
+    rho_w = b.policy_logps[:, 0] - b.ref_logps[:, 0]
+    rho_l = b.policy_logps[:, 1] - b.ref_logps[:, 1]
+    with torch.no_grad():
+        before = evaluate(tree, rho_w - rho_l, rho_w, rho_l, beta)
+        after = evaluate(tree, rho_w + 0.5 / beta - rho_l, rho_w + 0.5 / beta, rho_l, beta)
+    if before.shape != (64,) or not bool(torch.isfinite(before).all() and torch.isfinite(after).all()):
+        return False
+    return float(before.mean() - after.mean()) > 1e-9
 
 
 class ProgramSearch:
@@ -35,13 +54,14 @@ class ProgramSearch:
     name = "program"
 
     def __init__(self, seed: int = 0, tournament: int = 3, p_crossover: float = 0.3, fidelity: str = "games",
-                 include_seeds: bool = True, max_tries: int = 200):
+                 include_seeds: bool = True, max_tries: int = 400, screen: bool = True):
         if tournament < 1:
             raise ValueError(f"tournament must be >= 1, got {tournament}")
         if not 0 <= p_crossover <= 1:
             raise ValueError(f"p_crossover must lie in [0, 1], got {p_crossover}")
         self.seed, self.tournament, self.p_crossover = seed, tournament, p_crossover
         self.fidelity, self.include_seeds, self.max_tries = fidelity, include_seeds, max_tries
+        self.screen = screen
 
     def _proposal(self, tree, name, thought, parents=()) -> Proposal:
         tree = canonical(tree)
@@ -56,7 +76,7 @@ class ProgramSearch:
 
         def fresh(tree) -> bool:
             h = expr_hash(tree)
-            if h in seen or not well_formed(tree):
+            if h in seen or not well_formed(tree) or (self.screen and not plausible(tree)):
                 return False
             seen.add(h)
             return True
