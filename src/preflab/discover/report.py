@@ -9,6 +9,7 @@ import base64
 import html
 import io
 import json
+import math
 from collections import Counter
 from pathlib import Path
 
@@ -47,15 +48,19 @@ def _generations(records) -> str:
 def _curves(best, curves) -> str:
     fig = Figure(figsize=(6, 3.6), dpi=100)
     ax = fig.add_subplot()
+    seen = [0.0, 1.0]
     for b in best:
         c = curves.get(b["hash"])
         if c:
             xs = [x for x, y in zip(c["margin"], c["loss"]) if y is not None]
             ys = [y for y in c["loss"] if y is not None]
             ax.plot(xs, ys, label=b["name"])
+            seen += ys
+    grid = [-40 + i for i in range(81)]
+    ax.plot(grid, [math.log1p(math.exp(-0.1 * m)) for m in grid], "k--", lw=1, label="DPO (reference)")
     ax.set_xlabel("margin rho (beta = 0.1)")
     ax.set_ylabel("loss")
-    ax.set_ylim(bottom=min(0.0, ax.get_ylim()[0]), top=min(ax.get_ylim()[1], 10.0))
+    ax.set_ylim(max(min(seen), -10.0) - 0.2, min(max(seen), 10.0) + 0.2)
     ax.grid(alpha=0.3)
     if best:
         ax.legend(fontsize=8)
