@@ -53,7 +53,7 @@ def test_registered_candidate_reads_the_chosen_from_ranks():
     got = get_objective(name, beta=0.5)(b).per_example
     assert torch.allclose(got, get_objective("dpo", beta=0.5)(b).per_example)
     bad = register_candidate(lambda batch, beta: dpo(batch, beta).mean(), name="test_scalar_candidate")
-    with pytest.raises(ValueError, match=r"returned \(\); it must return per-example losses of shape \[B\] = \[2\]"):
+    with pytest.raises(ValueError, match=r"returned \(\), expected per-example losses \[2\]"):
         get_objective(bad, beta=0.5)(b)
 
 

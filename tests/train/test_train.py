@@ -198,3 +198,32 @@ def test_resume_after_kill_minus_nine_is_bit_exact(tiny_config, tmp_path):
     wa = torch.load(whole / "checkpoints" / "step-00000008" / "state.pt", weights_only=False)["weights"]
     wb = torch.load(cut / "checkpoints" / "step-00000008" / "state.pt", weights_only=False)["weights"]
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_a_loss_in_a_file_trains_like_the_registered_one(tiny_config, tmp_path):
+    """objective.name=file:<path.py>:<fn> (how `preflab discover` exports its best losses): DPO written by hand
+    in a file gives the registry's DPO losses step for step."""
+    from preflab.train import train
+
+    f = tmp_path / "my_dpo.py"
+    f.write_text("import torch.nn.functional as F\n\n\ndef my_dpo(batch, beta):\n"
+                 "    pi, ref = batch.policy_logps, batch.ref_logps\n"
+                 "    return -F.logsigmoid(beta * ((pi[:, 0] - ref[:, 0]) - (pi[:, 1] - ref[:, 1])))\n")
+    from preflab.objectives.registry import unregister
+
+    before = {s.name for s in list_objectives()}
+    runs = {}
+    try:
+        for name in ("dpo", f"file:{f}:my_dpo"):
+            cfg = tiny_config("pairwise", f"objective.name={name}", "objective.params={beta: 0.3}",
+                              f"train.output_dir={tmp_path / str(len(runs))}")
+            runs[name] = metrics(train(cfg))
+    finally:                                    # the file's loss was registered in this process: take it out
+        for spec in list_objectives():
+            if spec.name not in before:
+                unregister(spec.name)
+    a, b = runs.values()
+    assert [a[s]["loss"] for s in (1, 2)] == pytest.approx([b[s]["loss"] for s in (1, 2)], abs=1e-6)
+    with pytest.raises(ValueError, match="no function 'nope'"):
+        from preflab.train.loop import objective_of
+        objective_of(tiny_config("pairwise", f"objective.name=file:{f}:nope"))

@@ -19,12 +19,12 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from preflab.objectives import get_objective
     from preflab.train import TrainConfig, train
+    from preflab.train.loop import objective_of
     from preflab.train.config import SYNONYMS
 
     config = build(TrainConfig, args.config, args.overrides, synonyms=SYNONYMS)
-    get_objective(config.objective.name, **config.objective.params)  # a bad name or value fails before loading
+    objective_of(config)            # a bad name or value fails before anything loads
     run_dir = train(config)
     if os.environ.get("RANK", "0") == "0":  # one line from a multi-process launch
         print(f"run folder: {run_dir}")

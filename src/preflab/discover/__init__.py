@@ -1,4 +1,10 @@
-"""Objective discovery: candidates run in a sandbox, are validated, and become registry objectives for a run.
+"""Objective discovery: proposers write loss code, a sandbox runs it, cheap tasks score it, an archive keeps it.
+
+The search side: :func:`discover` with a :class:`DiscoverConfig` (what ``preflab discover`` runs), the
+proposers :class:`ProgramSearch` (expression trees, mutation and crossover), :class:`LLMProposer` (any
+OpenAI-compatible endpoint, DiscoPOP's loop) and :class:`FileProposer`, the fitness jobs in ``fitness``
+(exact games) and ``tiny`` (a tiny model's reward-KL frontier), the SQLite :class:`Archive`, and
+:func:`get_objective_or_file` (``file:<path.py>:<fn>``, how ``preflab train`` reads an exported loss).
 
 The sandbox side (this package's ``sandbox``, ``worker``, ``restricted``, ``static_check``, ``limits``,
 ``validate``, ``candidate``): a candidate is source text defining one function ``my_loss(batch, beta)``
@@ -17,4 +23,17 @@ from .static_check import StaticViolation, check_source
 from .validate import CandidateInvalid, validate
 
 __all__ = ["Limits", "Sandbox", "SandboxResult", "REASONS", "StaticViolation", "check_source", "CandidateInvalid",
-           "validate", "as_objective"]
+           "validate", "as_objective", "DiscoverConfig", "discover", "ProgramSearch", "LLMProposer", "FileProposer",
+           "Archive", "Proposal", "get_objective_or_file"]
+
+_LAZY = {"DiscoverConfig": "search", "discover": "search", "ProgramSearch": "program_search",
+         "LLMProposer": "llm_proposer", "FileProposer": "file_proposer", "Archive": "archive", "Proposal": "proposal",
+         "get_objective_or_file": "export"}
+
+
+def __getattr__(name):
+    """The search side loads on first use: a sandbox worker imports this package and needs none of it."""
+    if name in _LAZY:
+        import importlib
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

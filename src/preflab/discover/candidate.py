@@ -20,6 +20,8 @@ put the chosen response in slot 1 is reordered first.
 0.554355
 >>> obj.spec.data, obj.spec.needs_reference, obj.spec.logp_scale, obj.hparams
 ('pairwise', True, 'sum', {'beta': 0.1})
+>>> from preflab.objectives.registry import unregister
+>>> unregister("doctest_dpo")                                  # leave the registry as we found it
 """
 
 from __future__ import annotations

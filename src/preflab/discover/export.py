@@ -16,6 +16,8 @@ sandbox is for code nobody has read.
 >>> b = ScoreBatch(policy_logps=torch.tensor([[0.0, 0.0]]), ref_logps=torch.zeros(1, 2))
 >>> round(obj(b).loss.item(), 4)                        # -logsig(0) = log 2
 0.6931
+>>> from preflab.objectives.registry import unregister
+>>> unregister(obj.name)                                # leave the registry as we found it
 """
 
 from __future__ import annotations

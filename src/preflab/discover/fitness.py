@@ -35,12 +35,12 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
+from preflab.discover.candidate import as_objective
 from preflab.discover.validate import validate as validate_candidate
 from preflab.games import duality_gap, kl, random_preference, win_rate
 from preflab.games.objective_path import train_objective
-from preflab.objectives import ObjectiveOutput, ScoreBatch
-from preflab.objectives.pairs import chosen_rejected, reward_metrics
-from preflab.objectives.registry import _REGISTRY, Param, register
+from preflab.objectives import ScoreBatch
+from preflab.objectives.registry import unregister
 
 # every import at the top: the sandbox worker imports this module before its guard refuses writes (such as
 # Python's bytecode cache)
@@ -77,32 +77,12 @@ def score_policy(P, ref, pi, beta: float) -> dict:
 
 
 def register_candidate(loss_fn, name: Optional[str] = None) -> str:
-    """Register ``loss_fn(batch, beta) -> [B]`` in this process's objective registry (pairwise, needs the
-    reference, summed log-probs, param ``beta``) and return its name. The registry's batches carry the chosen
-    response by ``ranks``; the candidate sees it in slot 0 as the contract says. Call it only where the
-    candidate may run: inside the sandbox child (or on trusted code)."""
+    """Register ``loss_fn(batch, beta) -> [B]`` in this process's objective registry (through
+    :func:`preflab.discover.candidate.as_objective`: pairwise, needs the reference, summed log-probs, param
+    ``beta``) and return its name. Call it only where the candidate may run: inside the sandbox child (or on
+    trusted code)."""
     name = name or f"candidate_{id(loss_fn):x}"
-    if name in _REGISTRY:
-        return name
-
-    def objective(batch, *, beta: float):
-        pw, pl = chosen_rejected(batch, batch.policy_logps)
-        rw, rl = chosen_rejected(batch, batch.ref_logps)
-        fields = dict(policy_logps=torch.stack([pw, pl], 1), ref_logps=torch.stack([rw, rl], 1))
-        if batch.lengths is not None:
-            lw, ll = chosen_rejected(batch, batch.lengths)
-            fields["lengths"] = torch.stack([lw, ll], 1)
-        per = loss_fn(ScoreBatch(**fields), beta)
-        if not isinstance(per, torch.Tensor) or tuple(per.shape) != (batch.B,):
-            shape = tuple(per.shape) if isinstance(per, torch.Tensor) else type(per).__name__
-            raise ValueError(f"candidate {name} returned {shape}; it must return per-example losses of shape "
-                             f"[B] = [{batch.B}]")
-        return ObjectiveOutput(per.mean(), per, reward_metrics(batch, beta * (pw - rw), beta * (pl - rl)))
-
-    objective.__doc__ = f"Discovered candidate {name}."
-    register(name, paper="preflab discover candidate", arxiv="", equation="candidate code", data="pairwise",
-             logp="sum", requires=("ref_logps",), params={"beta": Param(0.1, "the candidate's beta", "(0, inf)")})(
-        objective)
+    as_objective(loss_fn, name)
     return name
 
 
@@ -115,13 +95,16 @@ def games(loss_fn, games: Optional[Sequence] = None, iterations: int = 150, lr: 
         checks = validate_candidate(loss_fn, beta=beta_validate, seed=seed).get("checks")
     name = register_candidate(loss_fn)
     rows = []
-    for game_seed, n, beta in (games or SEARCH_GAMES):
-        P, ref = game_instance(int(game_seed), int(n))
-        traj = train_objective(P, name, beta=float(beta), ref=ref, online=True, iterations=iterations, lr=lr,
-                               batch=batch, seed=seed + int(game_seed), every=max(1, iterations))
-        row = score_policy(P, ref, traj.last, float(beta))
-        row.update(seed=int(game_seed), n=int(n), beta=float(beta))
-        rows.append(row)
+    try:
+        for game_seed, n, beta in (games or SEARCH_GAMES):
+            P, ref = game_instance(int(game_seed), int(n))
+            traj = train_objective(P, name, beta=float(beta), ref=ref, online=True, iterations=iterations, lr=lr,
+                                   batch=batch, seed=seed + int(game_seed), every=max(1, iterations))
+            row = score_policy(P, ref, traj.last, float(beta))
+            row.update(seed=int(game_seed), n=int(n), beta=float(beta))
+            rows.append(row)
+    finally:
+        unregister(name)                    # a job leaves the registry as it found it
     out = {"fitness": float(np.mean([r["score"] for r in rows]))}
     for key in ("win", "kl", "gap"):
         out[key] = float(np.mean([r[key] for r in rows]))

@@ -78,15 +78,6 @@ def make_proposer(config: DiscoverConfig):
     return LLMProposer(config.endpoint, config.model, api_key=config.api_key)
 
 
-def _map(sb: Sandbox, items: list) -> list:
-    """``sb.map(items)``, run one by one if it raises SystemError: CPython 3.11 before 3.11.9 can fail
-    ``ast.parse`` called from two threads at once (gh-106905), which the sandbox's static check does."""
-    try:
-        return sb.map(items)
-    except SystemError:
-        return [sb.run(*item) for item in items]
-
-
 def _bar(total: int, initial: int, enabled: bool):
     from tqdm import tqdm
     return tqdm(total=total, initial=initial, disable=not enabled, desc="discover", unit="cand", dynamic_ncols=True)
@@ -140,7 +131,7 @@ def _search(config: DiscoverConfig, proposer, archive: Archive, sb: Sandbox) -> 
             continue
         stalled = 0
         runnable = [p for p in fresh if p.error is None]
-        results = _map(sb, [(p.code, GAMES_JOB, dict(config.games_args, seed=config.seed)) for p in runnable])
+        results = sb.map([(p.code, GAMES_JOB, dict(config.games_args, seed=config.seed)) for p in runnable])
         by_hash = {p.hash: r for p, r in zip(runnable, results)}
         for p in fresh:
             archive.add(p, generation)
@@ -172,7 +163,7 @@ def _finish(config: DiscoverConfig, archive: Archive, out: Path, sb: Sandbox, lo
             limits = Limits(wall_s=300.0, cpu_s=300.0, memory_mb=4096)
             with Sandbox(limits=limits, workers=config.workers, preload=("torch", "preflab.discover.tiny")) as tiny_sb:
                 args = dict(config.tiny_args, bundle=bundle, seed=config.seed)
-                for r, res in zip(todo, _map(tiny_sb, [(r.code, TINY_JOB, args) for r in todo])):
+                for r, res in zip(todo, tiny_sb.map([(r.code, TINY_JOB, args) for r in todo])):
                     if res.ok:
                         archive.add_fitness(r.hash, "tiny", res.value["fitness"], res.value, res.seconds)
                     else:
@@ -182,7 +173,7 @@ def _finish(config: DiscoverConfig, archive: Archive, out: Path, sb: Sandbox, lo
     curves = archive.get("curves", {})
     need = [r for r in best if r.hash not in curves]
     if need:
-        for r, res in zip(need, _map(sb, [(r.code, CURVE_JOB, {"beta": 0.1}) for r in need])):
+        for r, res in zip(need, sb.map([(r.code, CURVE_JOB, {"beta": 0.1}) for r in need])):
             if res.ok:
                 curves[r.hash] = res.value
         archive.set("curves", curves)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import ast
 import re
+import threading
 
 __all__ = ["StaticViolation", "check_source", "ALLOWED_IMPORTS", "FORBIDDEN_NAMES"]
 
@@ -47,6 +48,9 @@ FORBIDDEN_ATTRIBUTES = frozenset({
     "TypedStorage", "share_memory_", "from_numpy", "frombuffer",
 })
 
+# CPython 3.11 before 3.11.9 can fail ast.parse called from two threads at once ("AST constructor recursion
+# depth mismatch", gh-106905); Sandbox.map checks candidates from several threads
+_PARSE_LOCK = threading.Lock()
 _FRAME_ATTRIBUTE = re.compile(r"^(f|gi|cr|ag|tb|co|func)_")
 
 
@@ -64,7 +68,8 @@ def check_source(code: str) -> str:
     if not isinstance(code, str):
         raise StaticViolation("source", 0, f"a candidate is Python source text, got {type(code).__name__}")
     try:
-        tree = ast.parse(code, filename="<candidate>")
+        with _PARSE_LOCK:
+            tree = ast.parse(code, filename="<candidate>")
     except SyntaxError as e:
         raise StaticViolation("syntax", e.lineno or 0, f"syntax error: {e.msg}") from None
     functions = []

@@ -33,7 +33,7 @@ from .batch import BatchError, ObjectiveOutput, ScoreBatch
 
 __all__ = [
     "Param", "ObjectiveSpec", "Objective", "CompositeObjective", "ObjectiveError",
-    "register", "get_objective", "get_spec", "list_objectives", "DATA_KINDS",
+    "register", "unregister", "get_objective", "get_spec", "list_objectives", "DATA_KINDS",
 ]
 
 DATA_KINDS = ("pairwise", "listwise", "unpaired", "online", "policy_gradient")
@@ -294,6 +294,15 @@ def register(
         return fn
 
     return decorate
+
+
+def unregister(name: str) -> None:
+    """Remove an objective registered at run time (a discovered candidate, a loss loaded from a file), with its
+    aliases, so a process that tried it leaves the registry as it found it."""
+    spec = get_spec(name)
+    del _REGISTRY[spec.name]
+    for alias in spec.aliases:
+        _ALIASES.pop(alias, None)
 
 
 def get_spec(name: str) -> ObjectiveSpec:

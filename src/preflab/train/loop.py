@@ -209,9 +209,19 @@ class Trainer:
         return self.run_dir
 
 
+def objective_of(config: TrainConfig):
+    """The configured objective: a registry name (or a weighted sum of names), or ``file:<path.py>:<function>``,
+    a loss written to a file (e.g. exported by ``preflab discover``; its code runs in this process)."""
+    name, params = config.objective.name, config.objective.params
+    if name.startswith("file:"):
+        from preflab.discover.export import get_objective_or_file
+        return get_objective_or_file(name, **params)
+    return get_objective(name, **params)
+
+
 def train(config: TrainConfig, train_data=None, eval_data=None) -> Path:
     """Train a policy as ``config`` says; returns the run folder (config, metrics.jsonl, checkpoints, final).
     ``train_data`` / ``eval_data`` (PreferenceDatasets built in memory) replace ``data.train`` / ``data.eval``."""
-    objective = get_objective(config.objective.name, **config.objective.params)
+    objective = objective_of(config)
     setup = build_setup(config, objective, train_data, eval_data)
     return Trainer(config, setup).run()
