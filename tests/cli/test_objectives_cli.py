@@ -49,3 +49,17 @@ def test_console_script_runs():
     assert len(json.loads(out.stdout)) == len(list_objectives())
     bad = subprocess.run([sys.executable, "-m", "preflab.cli", "objectives", "--data", "pairs"], capture_output=True, text=True)
     assert bad.returncode == 2 and "invalid choice" in bad.stderr
+
+
+def test_data_choices_are_the_registrys_kinds():
+    """`preflab objectives --data` lists the kinds without importing torch; they must stay the registry's."""
+    import argparse
+
+    from preflab.cli import objectives as verb
+    from preflab.objectives import DATA_KINDS
+
+    sub = argparse.ArgumentParser().add_subparsers()
+    verb.add_parser(sub)
+    (parser,) = sub.choices.values()
+    (data,) = [a for a in parser._actions if a.dest == "data"]
+    assert tuple(data.choices) == DATA_KINDS

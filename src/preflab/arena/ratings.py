@@ -27,14 +27,13 @@ import numpy as np
 from .bradley_terry import bt_information, fit_bt
 from .davidson import davidson_information, fit_davidson
 from .elo import elo_from_indices
+from .choices import INTERVALS, METHODS
 from .intervals import centred_cov, normal_interval, percentile_interval, resample_counts
 from .pairs import PairCounts, battle_arrays, model_indices, pair_counts_from_codes
 from .ranks import arena_ranks
 
 __all__ = ["METHODS", "INTERVALS", "SCALE", "Ratings", "rate", "rate_codes", "ratings_from_theta"]
 
-METHODS = ("bt", "davidson", "elo")
-INTERVALS = ("sandwich", "hessian", "bootstrap", "none")
 SCALE = 400.0 / np.log(10.0)            # rating points per unit of log-odds
 INITIAL = 1000.0
 

@@ -16,7 +16,7 @@ import json
 import os
 import sys
 
-from preflab.arena.ratings import INTERVALS, METHODS
+from preflab.arena.choices import INTERVALS, METHODS
 
 
 def _rating_options(p) -> None:

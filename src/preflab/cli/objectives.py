@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 
-from preflab.objectives import DATA_KINDS, list_objectives
 
 
 def add_parser(sub) -> None:
@@ -13,10 +12,12 @@ def add_parser(sub) -> None:
                        description="List every registered objective: paper, data it needs, reference, "
                                    "opponents, log-prob scale and hyperparameters.")
     p.add_argument("--json", action="store_true", help="print a JSON list of objects instead of a table")
-    p.add_argument("--data", choices=DATA_KINDS, help="only objectives for this kind of data")
+    p.add_argument("--data", choices=("pairwise", "listwise", "unpaired", "online", "policy_gradient"), help="only objectives for this kind of data")
 
 
 def run(args) -> int:
+    from preflab.objectives import list_objectives
+
     specs = list_objectives(args.data)
     if args.json:
         print(json.dumps([s.as_dict() for s in specs], indent=2))
