@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/discovery.py lrml       # DiscoPOP (LRML) vs DPO on the tiny-model frontier, beta sweep
     .venv/bin/python benchmarks/discovery.py search     # program search (budget 200, games), then held-out checks
+    .venv/bin/python benchmarks/discovery.py throughput # 200 sandboxed validate jobs
 
 lrml: the tiny fidelity (:mod:`preflab.discover.tiny`) on the sentiment task, every loss at every beta of the
 sweep (the sweep of BENCHMARKS.md's online-methods section), both losses from examples/discover run in the
@@ -108,16 +109,33 @@ def search(work: Path, workers: int, budget: int):
     return {"search_seconds": search_s, "best": best["best"], "held_out_games": held_out, "tasks": tasks}
 
 
+def throughput(workers: int, n: int = 200) -> dict:
+    """n validate jobs on DPO through Sandbox.map: the sandbox's cost per candidate."""
+    (_, code), = _examples("dpo")
+    t0 = time.perf_counter()
+    with Sandbox(workers=workers, preload=("torch",)) as sb:
+        started = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        results = sb.map([(code, "preflab.discover.validate:validate", {"beta": 0.1})] * n)
+        seconds = time.perf_counter() - t1
+    ok = sum(r.ok for r in results)
+    print(f"{n} validate jobs: {seconds:.1f} s ({1000 * seconds / n:.0f} ms each), {ok} ok; workers started in {started:.1f} s")
+    return {"jobs": n, "ok": ok, "seconds": seconds, "start_seconds": started}
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("part", choices=["lrml", "search"])
+    ap.add_argument("part", choices=["lrml", "search", "throughput"])
     ap.add_argument("--workdir", default="/tmp/preflab-discovery-bench")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--budget", type=int, default=200)
     args = ap.parse_args()
     work = Path(args.workdir)
     t0 = time.perf_counter()
-    result = lrml(work, args.workers) if args.part == "lrml" else search(work, args.workers, args.budget)
+    if args.part == "throughput":
+        result = throughput(args.workers)
+    else:
+        result = lrml(work, args.workers) if args.part == "lrml" else search(work, args.workers, args.budget)
     print(f"({time.perf_counter() - t0:.0f} s)")
     print(json.dumps({"part": args.part, "result": result}, default=str))
 
