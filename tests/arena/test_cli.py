@@ -112,3 +112,18 @@ def test_arena_run_with_tiny_models_and_the_length_judge(tmp_path, capsys, monke
     capsys.readouterr()
     assert main(argv) == 0                                            # seeded answers: same battles, none new
     assert "0 new battles" in capsys.readouterr().err
+
+
+def test_a_chat_model_contestant_answers_through_its_chat_template():
+    """SmolLM2 as a contestant: the prompt goes through the chat template as token ids (transformers 5's
+    apply_chat_template(tokenize=True) returns a BatchEncoding, which once reached the sampler as strings)."""
+    from preflab.arena.contestants import _hf_model, load_contestant
+    from preflab.models import load_tokenizer
+
+    _, encode, _, _, _ = _hf_model("smollm2")
+    ids = encode("What is 2 + 2?")
+    tok = load_tokenizer("smollm2")
+    assert all(isinstance(t, int) for t in ids)
+    assert tok.decode(ids).endswith("<|im_start|>user\nWhat is 2 + 2?<|im_end|>\n<|im_start|>assistant\n")
+    (answer,) = load_contestant("smollm2", max_new_tokens=6, temperature=0.7, seed=0)(["Say hi."])
+    assert isinstance(answer, str) and answer

@@ -66,9 +66,10 @@ def _hf_model(source: str):
     pad = tok.pad_token_id if tok.pad_token_id is not None else eos
 
     def encode(prompt: str) -> list:
-        if getattr(tok, "chat_template", None):
-            return list(tok.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
-                                                tokenize=True))
+        if getattr(tok, "chat_template", None):      # (tokenize=True returns a BatchEncoding in transformers 5)
+            text = tok.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
+                                           tokenize=False)
+            return tok(text, add_special_tokens=False)["input_ids"]
         return tok(prompt)["input_ids"]
 
     def decode(ids) -> str:

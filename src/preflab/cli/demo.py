@@ -32,8 +32,8 @@ def run(args) -> int:
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     if args.model == "smollm2":
         cfg = OnlineConfig(task="instructions", methods=methods, rounds=args.rounds, output_dir=args.out,
-                           seed=args.seed, prompts_per_round=16, steps_per_round=4, batch_size=4, lr=2e-6,
-                           eval_samples=4, max_minutes=10.0 if args.minutes is None else args.minutes)
+                           seed=args.seed, prompts_per_round=16, steps_per_round=8, batch_size=4, lr=1.5e-5,
+                           eval_samples=8, max_minutes=10.0 if args.minutes is None else args.minutes)
     else:
         cfg = OnlineConfig(task=args.task, methods=methods, rounds=args.rounds, output_dir=args.out, seed=args.seed,
                            prompts_per_round=48, steps_per_round=12, eval_samples=24, sft_examples=1000,
