@@ -227,3 +227,19 @@ def test_a_loss_in_a_file_trains_like_the_registered_one(tiny_config, tmp_path):
     with pytest.raises(ValueError, match="no function 'nope'"):
         from preflab.train.loop import objective_of
         objective_of(tiny_config("pairwise", f"objective.name=file:{f}:nope"))
+
+
+def test_the_same_loss_file_can_be_asked_for_twice_in_one_process(tmp_path):
+    from preflab.discover.export import get_objective_or_file
+    from preflab.objectives.registry import unregister
+
+    f = tmp_path / "hinge.py"
+    f.write_text("import torch\n\n\ndef hinge(batch, beta):\n"
+                 "    rho = (batch.policy_logps[:, 0] - batch.ref_logps[:, 0]) - (batch.policy_logps[:, 1] - batch.ref_logps[:, 1])\n"
+                 "    return torch.relu(1 - beta * rho)\n")
+    a = get_objective_or_file(f"file:{f}:hinge", beta=0.5)
+    try:
+        b = get_objective_or_file(f"file:{f}:hinge", beta=2.0)          # once for training, once for evaluation
+        assert a.name == b.name and (a.hparams, b.hparams) == ({"beta": 0.5}, {"beta": 2.0})
+    finally:
+        unregister(a.name)

@@ -32,7 +32,8 @@ from typing import Callable, Union
 import torch
 
 from preflab.objectives import ObjectiveOutput, ScoreBatch, get_objective
-from preflab.objectives.pairs import chosen_rejected, reward_metrics
+from preflab.objectives.dpo import _output
+from preflab.objectives.pairs import chosen_rejected
 from preflab.objectives.registry import Objective, Param, get_spec, register
 
 __all__ = ["as_objective", "candidate_function"]
@@ -88,7 +89,7 @@ def as_objective(code: Union[str, Callable], name: str, trusted: bool = False, *
         if not isinstance(losses, torch.Tensor) or tuple(losses.shape) != (batch.B,):
             shape = tuple(losses.shape) if isinstance(losses, torch.Tensor) else type(losses).__name__
             raise ValueError(f"discovered objective '{name}' returned {shape}, expected per-example losses [{batch.B}]")
-        return ObjectiveOutput(losses.mean(), losses, reward_metrics(batch, beta * (pol_w - ref_w), beta * (pol_l - ref_l)))
+        return _output(batch, losses, pol_w - ref_w, pol_l - ref_l, beta)
 
     objective.__doc__ = f"Discovered candidate '{name}': loss_fn(batch, beta) per pair (preflab discover)."
     objective.candidate = loss_fn

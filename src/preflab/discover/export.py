@@ -73,8 +73,11 @@ def get_objective_or_file(name: str, **params):
     if not sep or not path or not fn_name.isidentifier():
         raise ValueError(f"objective.name={name!r}: write file:<path.py>:<function>, e.g. "
                          "file:runs/discover/best/dpo.py:dpo")
-    from preflab.discover.fitness import register_candidate
+    from preflab.objectives.registry import _REGISTRY
 
-    fn = load_function(path, fn_name)
-    registered = register_candidate(fn, name=f"file_{fn_name}_{hashlib.sha256(name.encode()).hexdigest()[:8]}")
-    return get_objective(registered, **params)
+    from .candidate import as_objective
+
+    registered = f"file_{fn_name}_{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+    if registered in _REGISTRY:                  # loaded before in this process: the same objective again
+        return get_objective(registered, **params)
+    return as_objective(load_function(path, fn_name), registered, **params)

@@ -21,7 +21,6 @@ from pathlib import Path
 import torch
 
 from preflab.engine import compute_logprobs, logprobs_for, pack
-from preflab.objectives import get_objective
 
 from . import checkpoint
 from .batches import score_batch
@@ -212,11 +211,9 @@ class Trainer:
 def objective_of(config: TrainConfig):
     """The configured objective: a registry name (or a weighted sum of names), or ``file:<path.py>:<function>``,
     a loss written to a file (e.g. exported by ``preflab discover``; its code runs in this process)."""
-    name, params = config.objective.name, config.objective.params
-    if name.startswith("file:"):
-        from preflab.discover.export import get_objective_or_file
-        return get_objective_or_file(name, **params)
-    return get_objective(name, **params)
+    from preflab.discover.export import get_objective_or_file    # registry names pass straight through
+
+    return get_objective_or_file(config.objective.name, **config.objective.params)
 
 
 def train(config: TrainConfig, train_data=None, eval_data=None) -> Path:
