@@ -23,6 +23,7 @@ from typing import Callable, Mapping, Optional, Sequence, Union
 
 from preflab.oracles.verdict import verdict_from_probability
 
+from .judging import judge_pairs
 from .report import write_report
 from .store import Battle, Store
 
@@ -48,12 +49,11 @@ def judge_answers(prompts: Sequence[str], answers: Mapping[str, Sequence[str]], 
     battles = []
     for a, b in itertools.combinations(models, 2):
         ra, rb = list(answers[a]), list(answers[b])
-        orders = [(True, oracle.compare(prompts, ra, rb))]
-        if both_orders:
-            orders.append((False, oracle.compare(prompts, rb, ra)))
+        judged = judge_pairs(oracle, list(prompts), ra, rb, both_orders=both_orders)   # both orders in one call
         for i, prompt in enumerate(prompts):
+            orders = [(True, judged[i].p_ab)] + ([(False, judged[i].p_ba)] if both_orders else [])
             for a_first, p in orders:
-                winner, strength = _winner(float(p[i]), a_first)
+                winner, strength = _winner(p, a_first)
                 battles.append(Battle(model_a=a, model_b=b, winner=winner, strength=strength, prompt=prompt,
                                       response_a=ra[i], response_b=rb[i], judge=judge, shown_a_first=a_first))
     return battles
