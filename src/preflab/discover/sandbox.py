@@ -28,6 +28,12 @@ Layers, each holding on its own (the security tests switch the static check off 
 4. the worker's watch: the wall clock, the output cap, SIGKILL to the process group, reaping every
    descendant, removing the scratch directory.
 
+What the layers protect is the machine, not the honesty of a score: the child writes its job's result to a
+pipe it holds, and ``os.write`` raises no audit event, so a candidate that got past the Python-level
+restrictions (static check off, then an attribute walk to ``os``) could forge a result. With the static
+check on, no known candidate reaches ``os``; a fitness that looks too good deserves a rerun in-process on
+code you have read.
+
 A job is a trusted function ``f(loss_fn, **args) -> JSON-able`` named ``"preflab.<module>:<function>"``;
 its result comes back over a pipe as JSON.
 """
