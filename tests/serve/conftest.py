@@ -6,16 +6,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 @pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny models run fastest on one thread on the busy 2-core machine; the setting is restored afterwards."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+def _one_torch_thread(one_torch_thread):
+    """Every test here runs on one torch thread (tests/conftest.py says why)."""
+    yield
 
 
 @pytest.fixture(scope="session")
