@@ -181,3 +181,24 @@ def test_bad_candidate_files_name_the_line(tmp_path, lines, message):
     with pytest.raises(ValueError) as err:
         PairSource.from_jsonl(path)
     assert message in str(err.value)
+
+
+def test_the_leaderboard_is_fitted_again_only_after_a_new_battle(arena, monkeypatch):
+    import preflab.serve.voting as voting
+
+    client, store = arena
+    fits = []
+    real = voting.leaderboard
+    monkeypatch.setattr(voting, "leaderboard", lambda *a, **k: fits.append(k["method"]) or real(*a, **k))
+    for _ in range(2):
+        ballot = client.get("/arena/pair").json()
+        client.post("/arena/vote", json={"id": ballot["id"], "vote": "A"}, headers=AUTH)
+    first = [client.get("/arena/leaderboard").json() for _ in range(3)]
+    assert fits == ["bt"] and first[0] == first[2]                 # three page polls, one fit
+    client.get("/arena/leaderboard", params={"method": "elo", "interval": "none"})
+    assert fits == ["bt", "elo"]
+    ballot = client.get("/arena/pair").json()
+    client.post("/arena/vote", json={"id": ballot["id"], "vote": "B"}, headers=AUTH)
+    after = client.get("/arena/leaderboard").json()
+    assert fits == ["bt", "elo", "bt"] and after["battles"] == 3
+    assert after["ratings"] == rate(store.battles(judge="human"), prior=after["prior"]).table

@@ -198,6 +198,8 @@ def voting_router(store, pairs: Optional[PairSource], *, vote_token: Optional[st
         return {"id": ballot, "vote": choice, "winner": named.get(battle.winner, battle.winner),
                 "stored_winner": battle.winner, "shown": shown}
 
+    boards: dict = {}       # the latest fits: every open page polls the board, votes are rarer
+
     @router.get("/leaderboard")
     def board(method: str = method, interval: str = interval, level: float = level) -> dict:
         from preflab.arena.ratings import INTERVALS, METHODS
@@ -208,9 +210,15 @@ def voting_router(store, pairs: Optional[PairSource], *, vote_token: Optional[st
             raise APIError(400, f"interval {interval!r} is not one of {', '.join(INTERVALS)}", param="interval")
         if not 0 < level < 1:
             raise APIError(400, f"level {level} must lie strictly between 0 and 1 (e.g. 0.95)", param="level")
-        try:
-            return leaderboard(store, judge=judge, method=method, interval=interval, level=level)
-        except ValueError as err:          # e.g. elo with sandwich intervals
-            raise APIError(400, str(err), param="interval") from err
+        key = (store.count(), method, interval, level)   # any new battle changes the count: fit again then
+        if key not in boards:
+            try:
+                board = leaderboard(store, judge=judge, method=method, interval=interval, level=level)
+            except ValueError as err:      # e.g. elo with sandwich intervals
+                raise APIError(400, str(err), param="interval") from err
+            if any(k[0] != key[0] for k in boards):
+                boards.clear()
+            boards[key] = board
+        return boards[key]
 
     return router
