@@ -3,15 +3,12 @@ verdicts by the true qualities written in the answers, and one that always prefe
 rate 1.0). A failed run and a killed run resume without asking twice."""
 
 import json
-import math
 import os
 import re
 import signal
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Optional
 
 import pytest
@@ -19,6 +16,8 @@ import pytest
 from preflab.cli import main
 from preflab.oracles.spec import oracle_from_spec
 from preflab.oracles.verdict import GRADED_SYSTEM
+
+from ..oracles.fake_judge import LocalJSONServer
 
 _Q = re.compile(r"q=(-?\d+(?:\.\d+)?)")
 
@@ -33,72 +32,38 @@ def graded_label(diff: float) -> str:
     return "[[B>A]]" if diff > -2 else "[[B>>A]]"
 
 
-class ScriptedJudge:
+class ScriptedJudge(LocalJSONServer):
     """A chat-completions endpoint on 127.0.0.1. ``mode="graded"``: the first ``q=`` in the user message is
     answer A's quality, the second B's; the reply reasons a little and ends with ``graded_label(q_A - q_B)``.
     ``mode="first"``: always ``[[A>B]]``. Requests from index ``hang_from`` on wait until the server stops;
     from ``fail_from`` on they get a 500."""
 
     def __init__(self, mode: str = "graded", *, hang_from: Optional[int] = None, fail_from: Optional[int] = None):
+        super().__init__()
         self.mode, self.hang_from, self.fail_from = mode, hang_from, fail_from
-        self.lock = threading.Lock()
         self.bodies: list = []
         self.auth: list = []
-        self.stop = threading.Event()
-        server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                with server.lock:
-                    index = len(server.bodies)
-                    server.bodies.append(body)
-                    server.auth.append(self.headers.get("Authorization"))
-                if server.hang_from is not None and index >= server.hang_from:
-                    server.stop.wait(30)
-                    return
-                try:
-                    if server.fail_from is not None and index >= server.fail_from:
-                        return self._send(500, {"error": {"message": "scripted failure", "type": "server_error"}})
-                    user = body["messages"][-1]["content"]
-                    if server.mode == "first":
-                        label = "[[A>B]]"
-                    else:
-                        qa, qb = (float(x) for x in _Q.findall(user)[:2])
-                        label = graded_label(qa - qb)
-                    text = f"Both answers address the question. Weighing them: My final verdict is: {label}"
-                    self._send(200, {"id": f"c{index}", "object": "chat.completion", "created": 0,
-                                     "model": body["model"], "choices": [{"index": 0, "finish_reason": "stop",
-                                     "message": {"role": "assistant", "content": text}, "logprobs": None}],
-                                     "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-
-            def _send(self, status, payload):
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(timeout=5)
+    def respond(self, body: dict, headers) -> Optional[tuple]:
+        with self.lock:
+            index = len(self.bodies)
+            self.bodies.append(body)
+            self.auth.append(headers.get("Authorization"))
+        if self.hang_from is not None and index >= self.hang_from:
+            self.stop_event.wait(30)
+            return None
+        if self.fail_from is not None and index >= self.fail_from:
+            return 500, {"error": {"message": "scripted failure", "type": "server_error"}}
+        if self.mode == "first":
+            label = "[[A>B]]"
+        else:
+            qa, qb = (float(x) for x in _Q.findall(body["messages"][-1]["content"])[:2])
+            label = graded_label(qa - qb)
+        text = f"Both answers address the question. Weighing them: My final verdict is: {label}"
+        return 200, {"id": f"c{index}", "object": "chat.completion", "created": 0, "model": body["model"],
+                     "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
+                                  "message": {"role": "assistant", "content": text}}],
+                     "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
 
     @property
     def n_calls(self) -> int:
