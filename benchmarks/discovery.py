@@ -119,8 +119,19 @@ def throughput(workers: int, n: int = 200) -> dict:
         results = sb.map([(code, "preflab.discover.validate:validate", {"beta": 0.1})] * n)
         seconds = time.perf_counter() - t1
     ok = sum(r.ok for r in results)
-    print(f"{n} validate jobs: {seconds:.1f} s ({1000 * seconds / n:.0f} ms each), {ok} ok; workers started in {started:.1f} s")
-    return {"jobs": n, "ok": ok, "seconds": seconds, "start_seconds": started}
+    # the baseline: the same validate job in this process on the same (trusted) code, no sandbox
+    from preflab.discover.candidate import candidate_function
+    from preflab.discover.validate import validate
+
+    loss_fn = candidate_function(code, trusted=True)
+    t2 = time.perf_counter()
+    for _ in range(n):
+        validate(loss_fn, beta=0.1)
+    direct = time.perf_counter() - t2
+    print(f"{n} validate jobs: {seconds:.1f} s in the sandbox ({1000 * seconds / n:.0f} ms each), {ok} ok; "
+          f"in-process {direct:.1f} s; sandbox / in-process = {seconds / direct:.2f}; workers started in {started:.1f} s")
+    return {"jobs": n, "ok": ok, "seconds": seconds, "in_process_seconds": direct, "ratio": seconds / direct,
+            "start_seconds": started}
 
 
 def main():
