@@ -40,6 +40,7 @@ def add_parser(sub) -> None:
     r.add_argument("file", help="FastChat-style jsonl (model_a, model_b, winner per line) or an arena .db")
     _rating_options(r)
     r.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    _lc_option(r)
     g = verbs.add_parser("run", help="answer prompts with each model, judge every pair both orders, rate, report")
     g.add_argument("--models", required=True, help="comma list of NAME=SOURCE or SOURCE: tiny[:SEED], smollm2, "
                                                    "a model folder or checkpoint")
@@ -56,6 +57,13 @@ def add_parser(sub) -> None:
     o.add_argument("--out", default=None, help="folder (default: the store's folder)")
     o.add_argument("--judge", default=None, help="only this judge's battles")
     _rating_options(o)
+    _lc_option(o)
+
+
+def _lc_option(p) -> None:
+    p.add_argument("--lc-difficulty", default=None, metavar="CSV",
+                   help="instruction difficulty for the LC win rate (columns instruction, instruction_difficulty); "
+                        "default: estimated from the battles, which makes it preflab's number, not AlpacaEval's")
 
 
 def _interval(args) -> str:
@@ -107,8 +115,15 @@ def _print_table(summary: dict) -> None:
         nash = summary["nash"][m]["nash_mass"]
         print(f"{v['rank']:>4}  {m:<28} {v['rating']:>8.1f}  [{v['lower']:>7.1f}, {v['upper']:>7.1f}]  "
               f"{v['battles']:>7}  {nash:>6.3f}")
-    for m, v in summary.get("length_controlled", {}).items():
-        print(f"LC win rate of {m}: {v['lc_win_rate']:.3f} (raw {v['win_rate']:.3f}, {v['battles']} battles)")
+    lcs = summary.get("length_controlled", {})
+    for m, v in lcs.items():
+        lc = "n/a (" + v["note"] + ")" if v["lc_win_rate"] is None else f"{100 * v['lc_win_rate']:.1f}%"
+        print(f"LC win rate of {m}: {lc} (raw {100 * v['win_rate']:.1f}%, {v['battles']} battles, "
+              f"instruction difficulty {v['difficulty_source']})")
+    if lcs:
+        from preflab.arena.report import lc_caption
+
+        print(lc_caption(lcs))
 
 
 def run(args) -> int:
@@ -119,7 +134,7 @@ def run(args) -> int:
     opts = dict(method=args.method, interval=_interval(args), level=args.level, rounds=args.rounds, seed=args.seed,
                 prior=args.prior, baseline=args.baseline)
     if args.arena_verb == "rate":
-        _, summary = arena_summary(_load_battles(args.file), **opts)
+        _, summary = arena_summary(_load_battles(args.file), **opts, lc_difficulty=args.lc_difficulty)
         if args.json:
             print(json.dumps(summary, indent=2))
         else:
@@ -135,7 +150,7 @@ def run(args) -> int:
         if not battles:
             raise ValueError(f"--db {args.db}: no battles" + (f" by judge {args.judge!r}" if args.judge else ""))
         out = args.out or os.path.dirname(os.path.abspath(args.db))
-        summary = write_report(battles, out, **opts)
+        summary = write_report(battles, out, **opts, lc_difficulty=args.lc_difficulty)
         _print_table(summary)
         print(f"report: {os.path.join(out, 'report.html')}", file=sys.stderr)
         return 0
