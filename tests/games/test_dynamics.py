@@ -11,8 +11,8 @@ from preflab.games.dynamics import ALGORITHMS, Algorithm, Game, run_dynamics
 from preflab.games.trajectory import Trajectory
 
 NAMES = ["rlhf_bt", "dpo", "iterative_dpo", "ipo", "online_ipo", "nash_md", "nash_md_pg", "sppo", "spo", "inpo",
-         "onpo", "egpo", "mnpo", "dno"]
-REGULARIZED = {"rlhf_bt", "dpo", "ipo", "online_ipo", "nash_md", "nash_md_pg", "inpo", "mnpo", "egpo"}
+         "onpo", "egpo", "mnpo", "mnpo_eq10", "dno"]
+REGULARIZED = {"rlhf_bt", "dpo", "ipo", "online_ipo", "nash_md", "nash_md_pg", "inpo", "mnpo", "mnpo_eq10", "egpo"}
 AVERAGED = {"sppo", "spo", "onpo", "dno"}
 
 
@@ -114,21 +114,67 @@ def test_inpo_step_is_eq5(game3):
 
 
 def test_mnpo_two_step_history_is_the_weighted_geometric_mean(game3):
+    # the anchor is the weighted geometric mean of the opponents; mnpo's win rate is against pi_t (the policy
+    # that samples the pairs), mnpo_eq10's the weighted win rate against the opponents (v3 Eq. 10)
     P, ref, pi0 = game3
     beta, eta, w = 0.2, 0.5, [3.0, 1.0]
     c = beta / eta
     pi1 = run_dynamics(P, "inpo", beta, ref=ref, init=pi0, iterations=1, eta=eta).last   # one opponent so far
     lam = np.array(w) / 4.0
     geo = lam[0] * np.log(pi1) + lam[1] * np.log(pi0)
-    win = lam[0] * P @ pi1 + lam[1] * P @ pi0
-    want = softmax(c * np.log(ref) + (1 - c) * geo + win / eta)
-    got = run_dynamics(P, "mnpo", beta, ref=ref, init=pi0, iterations=2, eta=eta, history=2, weights=w)
-    assert np.allclose(got.policies[1], pi1, atol=1e-14) and np.allclose(got.last, want, atol=1e-14)
-    # a fixed population replaces the past iterates (EO-MNPO)
+    for name, win in [("mnpo", P @ pi1), ("mnpo_eq10", lam[0] * P @ pi1 + lam[1] * P @ pi0)]:
+        want = softmax(c * np.log(ref) + (1 - c) * geo + win / eta)
+        got = run_dynamics(P, name, beta, ref=ref, init=pi0, iterations=2, eta=eta, history=2, weights=w)
+        assert np.allclose(got.policies[1], pi1, atol=1e-14) and np.allclose(got.last, want, atol=1e-14), name
+    # a fixed population replaces the past iterates (EO-MNPO); the pairs still come from pi_0
     q = np.array([0.6, 0.3, 0.1])
-    want = softmax(c * np.log(ref) + (1 - c) * np.log(q) + P @ q / eta)
-    got = run_dynamics(P, "mnpo", beta, ref=ref, init=pi0, iterations=1, eta=eta, population=[q]).last
-    assert np.allclose(got, want, atol=1e-14)
+    for name, win in [("mnpo", P @ pi0), ("mnpo_eq10", P @ q)]:
+        want = softmax(c * np.log(ref) + (1 - c) * np.log(q) + win / eta)
+        got = run_dynamics(P, name, beta, ref=ref, init=pi0, iterations=1, eta=eta, population=[q]).last
+        assert np.allclose(got, want, atol=1e-14), name
+
+
+def _regression_minimizer(P, sampler, anchor, eta):
+    """argmin over log pi of E_{y, y' ~ sampler, labelled by P}[(log pi(y_w)/pi(y_l) - anchor(y_w) + anchor(y_l)
+    - 1/(2 eta))^2], by weighted least squares over the ordered pairs with both labels (numpy only)."""
+    n = len(sampler)
+    rows, targets, weights = [], [], []
+    for a in range(n):
+        for b in range(n):
+            for winner, loser, p in ((a, b, P[a, b]), (b, a, P[b, a])):
+                x = np.zeros(n)
+                x[winner] += 1
+                x[loser] -= 1
+                rows.append(x)
+                targets.append(anchor[winner] - anchor[loser] + 1 / (2 * eta))
+                weights.append(sampler[a] * sampler[b] * p)
+    sw = np.sqrt(np.array(weights))
+    x = np.linalg.lstsq(np.array(rows) * sw[:, None], np.array(targets) * sw, rcond=None)[0]
+    return softmax(x)
+
+
+def test_mnpo_and_inpo_steps_are_the_minimizers_of_the_regressions_they_train(game3):
+    # the registered objectives, trained to convergence on each round's data (exact pairs drawn from the
+    # round-start policy pi_t, opponents the last round starts), end each round where the closed-form steps
+    # go; MNPO's v3 Eq. 10 (win rate against the opponents instead of pi_t) differs by ~0.07 in logits here
+    P, ref, pi0 = game3
+    beta, rounds, sync = 0.2, 3, 60
+    trained = {}
+    for name, kwargs in [("mnpo", {"history": 2}), ("inpo", {})]:
+        trained[name] = run_dynamics(P, f"objective:{name}", beta, ref=ref, init=pi0, iterations=rounds * sync,
+                                     every=sync, sync=sync, sample_from="round", optimizer="sgd", lr=0.5)
+        assert trained[name].params["eta"] == pytest.approx(3 * beta)
+        assert trained[name].params["sample_from"] == "round"
+        step = run_dynamics(P, name, beta, ref=ref, init=pi0, iterations=rounds, eta=3 * beta, **kwargs)
+        assert np.abs(np.log(trained[name].policies) - np.log(step.policies)).max() < 1e-9, name
+    eq10 = run_dynamics(P, "mnpo_eq10", beta, ref=ref, init=pi0, iterations=rounds, eta=3 * beta, history=2)
+    assert np.abs(np.log(trained["mnpo"].policies[2:]) - np.log(eq10.policies[2:])).max() > 0.05
+    # the same minimizer by plain least squares, for a population of opponents (EO-MNPO) and eta != 3 beta
+    q = np.array([[0.6, 0.3, 0.1], [0.2, 0.2, 0.6]])
+    eta, c = 0.5, beta / 0.5
+    anchor = c * np.log(ref) + (1 - c) * np.log(q).mean(0)
+    got = run_dynamics(P, "mnpo", beta, ref=ref, init=pi0, iterations=1, eta=eta, population=q).last
+    assert np.allclose(got, _regression_minimizer(P, pi0, anchor, eta), atol=1e-12)
 
 
 def test_sppo_spo_dno_onpo_steps_are_multiplicative_weights(game3):
@@ -153,6 +199,28 @@ def test_egpo_step_is_an_extragradient_mirror_step(game3):
     want = softmax((1 - c) * np.log(pi0) + c * np.log(ref) + eta * P @ half)
     got = run_dynamics(P, "egpo", beta, ref=ref, init=pi0, iterations=1, eta=eta).last
     assert np.allclose(got, want, atol=1e-14)
+
+
+def test_egpo_step_is_egpo_s_own_extragradient_on_its_simulation_loss(game3):
+    # zhourunlong/EGPO simulations/loss_funcs.py `extragradient`: SGD on the logits of
+    # L(theta; u) = sum_ab (h_a - h_b - (u_a - u_b) / beta)^2 / N^2 with u = P pi held fixed: a step to the
+    # extrapolated point with u = P pi_t, then, from theta_t, a step with u = P pi_{t+1/2} (the log-ratio h
+    # stays at theta_t, as its LLM trainer computes the second gradient after restoring theta_t). One SGD
+    # step of lr is the mirror step eta = 4 lr / (N beta).
+    P, ref, pi0 = game3
+    beta, lr, n = 0.3, 0.1, 3
+
+    def loss(theta, u):
+        h = theta - np.log(np.exp(theta).sum()) - np.log(ref)
+        return np.sum((h[:, None] - h[None, :] - (u[:, None] - u[None, :]) / beta) ** 2) / n ** 2
+
+    theta0 = np.log(pi0)
+    half = theta0 - lr * grad(lambda th: loss(th, P @ pi0), theta0)
+    theta1 = theta0 - lr * grad(lambda th: loss(th, P @ softmax(half)), theta0)
+    got = run_dynamics(P, "egpo", beta, ref=ref, init=pi0, iterations=1, eta=4 * lr / (n * beta)).last
+    assert np.allclose(got, softmax(theta1), atol=1e-8)
+    # not the plain gradient step (no extrapolation), which the same lr gives from theta_0 with u = P pi_0
+    assert np.abs(got - softmax(half)).max() > 1e-3
 
 
 def test_online_ipo_step_is_sgd_on_the_expected_ipo_loss(game3):
@@ -285,6 +353,7 @@ SAMPLED_VS_EXACT = {
     "rlhf_bt": (10, 256, 65536, 0.05), "dpo": (10, 256, 65536, 0.05), "ipo": (10, 256, 65536, 0.03),
     "iterative_dpo": (1, 256, 65536, 0.06), "online_ipo": (10, 16, 2048, 0.01), "nash_md": (10, 16, 2048, 0.03),
     "nash_md_pg": (10, 16, 2048, 0.015), "inpo": (10, 16, 2048, 0.01), "mnpo": (10, 16, 2048, 0.01),
+    "mnpo_eq10": (10, 16, 2048, 0.01),
     "egpo": (10, 16, 2048, 0.015), "sppo": (10, 16, 2048, 0.01), "spo": (10, 16, 512, 0.015),
     "onpo": (10, 16, 2048, 0.03), "dno": (10, 16, 512, 0.015),
 }

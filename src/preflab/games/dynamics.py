@@ -514,51 +514,96 @@ def inpo(game: Game, log_pi: np.ndarray, eta: float) -> Iterator[np.ndarray]:
         yield log_pi
 
 
-@algorithm("mnpo",
-           summary="MNPO: geometric mean of the opponents (past iterates or a population) x exp(mean win rate / eta)",
-           iterations=300, regularized=True, averaged=False,
-           target="the beta-regularized Nash equilibrium (last iterate) with past iterates as opponents; "
-                  "a fixed point against the population otherwise",
-           paper="Multiplayer Nash Preference Optimization", arxiv="2509.23102",
-           hypers={"eta": _INPO_ETA,
-                   "history": Hyper(2, "opponents = the last `history` iterates pi_t, pi_{t-1}, ... (TD-MNPO; the "
-                                       "code's max_history_t = 2); 1 is INPO", "count"),
-                   "weights": Hyper(None, "lambda_j of the opponents, most recent first (normalized over those "
-                                          "present); None: uniform", "weights"),
-                   "population": Hyper(None, "an [M, N] array of fixed opponent policies (EO-MNPO) used instead "
-                                             "of past iterates", "policies")})
-def mnpo(game: Game, log_pi: np.ndarray, eta: float, history: int, weights, population) -> Iterator[np.ndarray]:
-    """MNPO (Multiplayer Nash Preference Optimization, arXiv 2509.23102, v3 Eq. 10 with the released code's
-    reference term, ``smiles724/MNPO``): with opponents pi_j and weights lambda_j (sum 1), tau = beta,
+_MNPO_HYPERS = {
+    "eta": _INPO_ETA,
+    "history": Hyper(2, "opponents = the last `history` iterates pi_t, pi_{t-1}, ... (TD-MNPO; the code's "
+                        "max_history_t = 2); 1 is INPO", "count"),
+    "weights": Hyper(None, "lambda_j of the opponents, most recent first (normalized over those present); None: "
+                           "uniform", "weights"),
+    "population": Hyper(None, "an [M, N] array of fixed opponent policies (EO-MNPO) used instead of past iterates",
+                        "policies"),
+}
 
-        log pi_{t+1} = (tau/eta) log ref + (1 - tau/eta) sum_j lambda_j log pi_j
-                       + (1/eta) sum_j lambda_j P(y > pi_j) + c
 
-    the exact minimizer of its regression (Eq. 13-15: margin against r h_ref + (1 - r) sum_j lambda_j h_j,
-    target 1/(2 eta), r = tau/eta). TD-MNPO: the opponents are the last ``history`` iterates, most recent
-    first (fewer at the start; lambda renormalized over those present); ``history = 1`` is INPO, step for
-    step. ``population`` fixes the opponents instead (EO-MNPO). Exact: P(y > pi_j) = P pi_j; sampled:
-    each opponent's win rate is estimated against its own ``samples`` draws.
-    """
-    c = _inpo_ratio("mnpo", game, eta)
+def _mnpo_steps(name: str, game: Game, log_pi: np.ndarray, eta: float, history: int, weights, population,
+                against_sampler: bool) -> Iterator[np.ndarray]:
+    """The two MNPO updates: the anchor ``c log ref + (1 - c) sum_j lambda_j log pi_j`` is common; the win
+    rate is against the sampling policy pi_t (``against_sampler``, the regression's minimizer) or the
+    weighted win rate against the opponents (Eq. 10)."""
+    c = _inpo_ratio(name, game, eta)
     if population is not None:
-        population = np.stack([check_policy(q, game.n, f"mnpo population[{k}]") for k, q in enumerate(population)])
+        population = np.stack([check_policy(q, game.n, f"{name} population[{k}]") for k, q in enumerate(population)])
         if np.any(population <= 0):
-            raise ValueError("mnpo: every population policy must give every response positive probability "
+            raise ValueError(f"{name}: every population policy must give every response positive probability "
                              "(the update takes its logarithm)")
     size = len(population) if population is not None else history
     if weights is not None and len(weights) != size:
-        raise ValueError(f"mnpo: {len(weights)} weights for {size} opponents (history or population size)")
+        raise ValueError(f"{name}: {len(weights)} weights for {size} opponents (history or population size)")
     past = [log_pi]
     while True:
         opponents = list(np.log(population)) if population is not None else past
         lam = np.ones(len(opponents)) if weights is None else np.asarray(weights[:len(opponents)], dtype=np.float64)
         lam = lam / lam.sum()
         geo = sum(l * o for l, o in zip(lam, opponents))
-        win = sum(l * game.wins(np.exp(o)) for l, o in zip(lam, opponents))
+        if against_sampler:
+            win = game.wins(np.exp(log_pi))
+        else:
+            win = sum(l * game.wins(np.exp(o)) for l, o in zip(lam, opponents))
         log_pi = normalize(c * game.log_ref + (1 - c) * geo + win / eta)
         past = [log_pi] + past[:history - 1]
         yield log_pi
+
+
+@algorithm("mnpo",
+           summary="MNPO: geometric mean of the opponents (past iterates or a population) x exp(win rate vs pi_t / "
+                   "eta): its regression's minimizer",
+           iterations=300, regularized=True, averaged=False,
+           target="the beta-regularized Nash equilibrium (last iterate) with past iterates as opponents; "
+                  "a fixed point against the population otherwise",
+           paper="Multiplayer Nash Preference Optimization", arxiv="2509.23102", hypers=_MNPO_HYPERS)
+def mnpo(game: Game, log_pi: np.ndarray, eta: float, history: int, weights, population) -> Iterator[np.ndarray]:
+    """MNPO (Multiplayer Nash Preference Optimization, arXiv 2509.23102, the regression of Eq. 13-15 with the
+    released code's reference term, ``smiles724/MNPO``): with opponents pi_j, weights lambda_j (sum 1),
+    tau = beta and r = tau/eta, the loss on pairs y, y' ~ pi_t (the policy that samples) labelled by P,
+
+        E[(h_t(pi, y_w, y_l) - 1/(2 eta))^2],
+        h_t(pi, y, y') = log pi(y)/pi(y') - r log ref(y)/ref(y') - (1 - r) sum_j lambda_j log pi_j(y)/pi_j(y')
+
+    is exactly minimized by (a weighted least-squares fit of the pair margins onto (2 P(y > y') - 1)/(2 eta)
+    under pi_t x pi_t, whose solution is the row mean under pi_t)
+
+        log pi_{t+1} = r log ref + (1 - r) sum_j lambda_j log pi_j + (1/eta) P(y > pi_t) + c
+
+    the win rate against the **sampling policy** pi_t, not Eq. 10's sum_j lambda_j P(y > pi_j)
+    (``mnpo_eq10``): the same fixed point (the regularized equilibrium), a different path. TD-MNPO: the
+    opponents are the last ``history`` iterates, most recent first (fewer at the start; lambda renormalized
+    over those present); ``history = 1`` is INPO, step for step. ``population`` fixes the opponents instead
+    (EO-MNPO; the pairs still come from pi_t). Exact: P(y > pi_t) = P pi_t; sampled: estimated against
+    ``samples`` opponents drawn from pi_t.
+    """
+    return _mnpo_steps("mnpo", game, log_pi, eta, history, weights, population, against_sampler=True)
+
+
+@algorithm("mnpo_eq10",
+           summary="MNPO as v3 Eq. 10 writes it: geometric mean of the opponents x exp(weighted win rate against "
+                   "them / eta)",
+           iterations=300, regularized=True, averaged=False,
+           target="the beta-regularized Nash equilibrium (last iterate) with past iterates as opponents; "
+                  "a fixed point against the population otherwise",
+           paper="Multiplayer Nash Preference Optimization", arxiv="2509.23102", hypers=_MNPO_HYPERS)
+def mnpo_eq10(game: Game, log_pi: np.ndarray, eta: float, history: int, weights,
+              population) -> Iterator[np.ndarray]:
+    """MNPO's closed-form update as the paper writes it (arXiv 2509.23102, v1 Eq. 11 / v3 Eq. 10, with the
+    released code's reference term), r = tau/eta, tau = beta:
+
+        log pi_{t+1} = r log ref + (1 - r) sum_j lambda_j log pi_j + (1/eta) sum_j lambda_j P(y > pi_j) + c
+
+    This is **not** the minimizer of the regression the paper and its code train (pairs from pi_t give the
+    win rate against pi_t: ``mnpo``); the two agree with one opponent (INPO) and at the fixed point. Kept to
+    compare the two paths. Exact: P(y > pi_j) = P pi_j; sampled: each opponent's win rate is estimated
+    against its own ``samples`` draws.
+    """
+    return _mnpo_steps("mnpo_eq10", game, log_pi, eta, history, weights, population, against_sampler=False)
 
 
 @algorithm("egpo",
@@ -575,7 +620,11 @@ def egpo(game: Game, log_pi: np.ndarray, eta: float) -> Iterator[np.ndarray]:
         log pi_{t+1/2} = (1 - c) log pi_t + c log ref + eta P(y > pi_t) + const
         log pi_{t+1}   = (1 - c) log pi_t + c log ref + eta P(y > pi_{t+1/2}) + const
 
-    Fixed point beta h = P pi + c: the regularized equilibrium, reached at a linear rate. Exact:
+    This is EGPO's own extragradient (``zhourunlong/EGPO``: ``simulations/loss_funcs.py`` ``extragradient``,
+    and its trainer, which restores theta_t before taking the second gradient on data drawn at the
+    extrapolated point): the win rates come from pi_{t+1/2}, the KL part stays at pi_t (one SGD step of lr
+    on its tabular loss is this step with eta = 4 lr / (N beta)). Fixed point beta h = P pi + c: the
+    regularized equilibrium, reached at a linear rate. Exact:
     P(y > pi) = P pi; sampled: both win-rate vectors estimated from ``samples`` fresh opponents each.
     """
     c = eta * game.beta

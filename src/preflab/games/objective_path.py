@@ -118,6 +118,10 @@ def _objective_hypers(specs: list) -> dict:
         "opponents": Hyper(2 if first.name == "mnpo" else 1, "M: how many past round-start policies fill "
                                                               "opponent_logps", "count"),
         "mixture": Hyper(0.0, "online pairs: y' from pi^(1-m) ref^m (Nash-MD's opponent)", "unit"),
+        "sample_from": Hyper("step", "online draws from the policy at every step (step) or from the policy at the "
+                                     "round's start (round: a round's data is generated once, as the iterative "
+                                     "INPO / MNPO loops do; with sync steps a round ends at the minimizer of the "
+                                     "loss on that data)", "choice", ("step", "round")),
         "reference": Hyper("round" if first.name in _ROUND_REFERENCE else "fixed",
                            "ref_logps from ref (fixed) or from the policy at the round's start (round: SPPO, "
                            "iterative DPO)", "choice", ("fixed", "round")),
@@ -250,7 +254,7 @@ def train_objective(P, objective: str, beta: float, ref=None, *, data: Optional[
                     optimizer: Optional[str] = None, batch: int = 64, list_size: Optional[int] = None,
                     exact: bool = False, seed: int = 0, init=None, every: int = 1, callback=None,
                     sync: Optional[int] = None, opponents: Optional[int] = None, mixture: Optional[float] = None,
-                    reference: Optional[str] = None, **params) -> Trajectory:
+                    reference: Optional[str] = None, sample_from: Optional[str] = None, **params) -> Trajectory:
     """Train ``pi = softmax(theta)`` on the game (P, beta, ref) with a registered objective; return its path.
 
     ``objective`` is a registry name (or a weighted sum such as ``"dpo + 0.2*sft"``) and ``**params`` its
@@ -263,7 +267,8 @@ def train_objective(P, objective: str, beta: float, ref=None, *, data: Optional[
     or every row with its probability when ``exact``. ``sync`` steps make a round: ``opponent_logps`` holds
     the policies at the start of the last ``opponents`` rounds, and ``reference="round"`` puts the
     round-start policy in ``ref_logps`` (SPPO's convention, its default; with ``dpo`` and ``online=True``
-    that is iterative DPO). ``None`` knobs take the defaults of ``ALGORITHMS["objective:<name>"]``.
+    that is iterative DPO); ``sample_from="round"`` draws a round's online data from its round-start policy
+    (the iterative loops' data, generated once per round) instead of the current one. ``None`` knobs take the defaults of ``ALGORITHMS["objective:<name>"]``.
     """
     P = check_preference(P)
     n = P.shape[0]
@@ -284,7 +289,7 @@ def train_objective(P, objective: str, beta: float, ref=None, *, data: Optional[
                                  "train it with preflab train on a model instead")
     algo = objective_algorithm(objective)
     given = dict(data=data, online=online, lr=lr, optimizer=optimizer, list_size=list_size, sync=sync,
-                 opponents=opponents, mixture=mixture, reference=reference)
+                 opponents=opponents, mixture=mixture, reference=reference, sample_from=sample_from)
     knobs = algo.resolve({k: v for k, v in given.items() if v is not None})
     knobs["optimizer"] = knobs["optimizer"] or ("rmsprop" if knobs["online"] else "adam")
     knobs["list_size"] = knobs["list_size"] or (2 if exact else 4)
@@ -317,6 +322,8 @@ def _train(P, ref, init, obj, knobs, iterations, batch, exact, seed, callback) -
     for t in range(1, iterations + 1):
         with torch.no_grad():
             log_pi = torch.log_softmax(theta, 0).numpy()
+        if knobs["sample_from"] == "round":
+            log_pi = rounds[0]
         pi = np.exp(log_pi)
         q0 = pi if online else ref
         m = knobs["mixture"] if online else 0.0

@@ -24,7 +24,8 @@ from scipy.special import expit
 ATOL = 1e-9
 
 __all__ = ["check_preference", "check_policy", "random_preference", "bradley_terry", "cyclic", "mixture",
-           "condorcet_mixture", "empirical", "is_transitive", "make_preference", "PREFERENCES"]
+           "annotator_preferences", "condorcet_mixture", "condorcet_annotators", "empirical", "is_transitive",
+           "make_preference", "PREFERENCES"]
 
 
 def check_preference(P, name: str = "P") -> np.ndarray:
@@ -118,26 +119,51 @@ def mixture(utilities, weights: Optional[Sequence[float]] = None, temperature: f
     if w.shape != (U.shape[0],) or np.any(w < 0) or w.sum() <= 0:
         raise ValueError(f"weights must be {U.shape[0]} non-negative numbers with a positive sum")
     w = w / w.sum()
+    return np.einsum("k,kij->ij", w, annotator_preferences(U, temperature))
+
+
+def annotator_preferences(utilities, temperature: float = 1.0) -> np.ndarray:
+    """The preference matrix of each annotator population, stacked [K, N, N]: population k is Bradley-Terry on
+    its utilities ``u_k`` (a row of ``utilities``) at ``temperature`` (0: hard preferences, 1/2 on ties).
+    :func:`mixture` is their weighted mean; the general-sum game of HT-MNPO
+    (:mod:`preflab.games.general_sum`) gives each player one of them.
+
+    >>> Ps = annotator_preferences([[0.0, 1.0], [1.0, 0.0]])
+    >>> Ps.shape, round(float(Ps[0, 1, 0]), 4), round(float(Ps[1, 1, 0]), 4)
+    ((2, 2, 2), 0.7311, 0.2689)
+    """
+    U = np.asarray(utilities, dtype=np.float64)
+    if U.ndim != 2 or U.shape[1] < 2:
+        raise ValueError(f"utilities must be [populations, responses] with >= 2 responses, got shape {U.shape}")
+    if not np.all(np.isfinite(U)):
+        raise ValueError("utilities must be finite")
     diff = U[:, :, None] - U[:, None, :]
     if temperature == 0:
-        per = 0.5 + 0.5 * np.sign(diff)
-    elif temperature > 0:
-        per = expit(diff / temperature)
-    else:
-        raise ValueError(f"temperature must be >= 0, got {temperature}")
-    return np.einsum("k,kij->ij", w, per)
+        return 0.5 + 0.5 * np.sign(diff)
+    if temperature > 0:
+        return expit(diff / temperature)
+    raise ValueError(f"temperature must be >= 0, got {temperature}")
+
+
+def _condorcet_utilities(n: int, populations: int, seed) -> np.ndarray:
+    if populations < 2:
+        raise ValueError("a mixture needs at least 2 populations")
+    rng = _rng(seed)
+    base = np.arange(n, dtype=np.float64)
+    return np.stack([np.roll(base, k * max(1, n // populations)) + 0.3 * rng.standard_normal(n)
+                     for k in range(populations)])
 
 
 def condorcet_mixture(n: int, populations: int = 3, temperature: float = 0.1, seed=0) -> np.ndarray:
     """A random mixture whose aggregate is intransitive: each population ranks the responses by a random
     utility, plus a cyclic shift of one shared order (the Condorcet construction), equal weights."""
-    if populations < 2:
-        raise ValueError("a mixture needs at least 2 populations")
-    rng = _rng(seed)
-    base = np.arange(n, dtype=np.float64)
-    U = np.stack([np.roll(base, k * max(1, n // populations)) + 0.3 * rng.standard_normal(n)
-                  for k in range(populations)])
-    return mixture(U, temperature=temperature)
+    return mixture(_condorcet_utilities(n, populations, seed), temperature=temperature)
+
+
+def condorcet_annotators(n: int, populations: int = 3, temperature: float = 0.1, seed=0) -> np.ndarray:
+    """The populations of :func:`condorcet_mixture` (same arguments, same draws) one by one, [populations, N, N]:
+    their mean is the mixture. One preference matrix per annotator type, for the general-sum game."""
+    return annotator_preferences(_condorcet_utilities(n, populations, seed), temperature)
 
 
 def empirical(wins, prior: float = 0.5) -> np.ndarray:
