@@ -59,9 +59,9 @@ def test_lists_carry_win_rates_ranks_and_prefs():
     assert ex.scores == [1.0, -1.0, 0.5, 0.0]                   # an oracle's rewards replace win rates
 
 
-def test_pairs_for_online_ipo_and_nash_md_put_the_preferred_first():
+def test_pairs_for_online_ipo_and_egpo_put_the_preferred_first():
     P = np.array([[0.5, 0.3], [0.7, 0.5]])
-    for name in ("online_ipo", "egpo", "nash_md"):
+    for name in ("online_ipo", "egpo"):             # their losses are symmetric in the two slots
         (ex,) = build_round(get_method(name), [PROMPT], [SAMPLES[:2]], [P], np.random.default_rng(0))
         assert ex.completion_ids == [SAMPLES[1], SAMPLES[0]]
         assert ex.prefs == [[0.5, 0.7], [pytest.approx(0.3), 0.5]]
@@ -84,7 +84,8 @@ def test_spin_contrasts_the_sft_answer_with_the_sample():
 
 def test_method_wiring():
     assert METHODS["inpo"].opponents == 1 and METHODS["inpo"].reference == "initial"
-    assert METHODS["mnpo"].opponents == 2
+    assert METHODS["mnpo"].opponents == 2 and METHODS["ht_mnpo"].players
+    assert METHODS["egpo"].train == {"extragradient": True}
     assert METHODS["sppo"].reference == "previous"          # SPPO: the reference is the round's start
     assert METHODS["dno"].reference is None and METHODS["dno"].opponents == 1
     assert METHODS["nash_md"].mixture

@@ -120,8 +120,19 @@ def test_online_objectives_are_refused_offline_with_the_reason(tiny_config):
     with pytest.raises(ValueError, match="objective 'online_ipo' cannot train on pairwise data: it needs pairwise "
                                          "preference probabilities"):
         train(tiny_config("pairwise", "objective.name=online_ipo"))
-    with pytest.raises(ValueError, match="kto' cannot train on pairwise data: it needs desirable/undesirable labels"):
-        train(tiny_config("pairwise", "objective.name=kto"))
+    with pytest.raises(ValueError, match="kto' cannot train on listwise data: it needs desirable/undesirable labels"):
+        train(tiny_config("listwise", "objective.name=kto"))
+
+
+def test_a_pair_reads_as_a_desirable_and_an_undesirable_response():
+    """Unpaired objectives (KTO, BCO) train on pairs as TRL unpairs them: chosen +1, rejected -1."""
+    from preflab.data import PreferenceExample
+    from preflab.train.batches import signals
+
+    pair = lambda i, ranks: PreferenceExample(index=i, prompt_ids=[1], completion_ids=[[2], [3]], ranks=ranks,  # noqa: E731
+                                              scores=None, labels=None)
+    assert signals([pair(0, [0, 1]), pair(1, [0, 1])], 2)["labels"].tolist() == [[1, -1], [1, -1]]
+    assert "labels" not in signals([pair(0, [0, 0])], 2)            # a tie is neither
 
 
 def _grads(setup):

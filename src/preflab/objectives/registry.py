@@ -380,16 +380,47 @@ class Objective(_Combinable):
         return f"Objective({self.name}: {args})"
 
 
+class CompositeState:
+    """The states of a composite's stateful terms (BCO's running mean), seen as one: ``frozen`` sets every
+    term's, ``state_dict`` keys each term's state by its position in the sum, ``load_state_dict`` restores them."""
+
+    def __init__(self, terms: list):
+        self.states = {i: obj.state for i, (_, obj) in enumerate(terms) if getattr(obj, "state", None) is not None}
+
+    @property
+    def frozen(self) -> bool:
+        return all(st.frozen for st in self.states.values())
+
+    @frozen.setter
+    def frozen(self, value: bool) -> None:
+        for st in self.states.values():
+            st.frozen = value
+
+    def state_dict(self) -> dict:
+        return {str(i): st.state_dict() for i, st in self.states.items()}
+
+    def load_state_dict(self, state: dict) -> None:
+        if set(state) != {str(i) for i in self.states}:
+            raise ObjectiveError(f"composite state for terms {sorted(state)} does not match this objective's "
+                                 f"stateful terms {sorted(map(str, self.states))}")
+        for i, st in self.states.items():
+            st.load_state_dict(state[str(i)])
+
+
 class CompositeObjective(_Combinable):
     """A weighted sum of objectives: ``loss = sum_i w_i loss_i`` and likewise ``per_example``.
 
-    Metrics of each term are kept under ``"<name>/<metric>"``, plus ``"<name>/loss"``.
+    Metrics of each term are kept under ``"<name>/<metric>"``, plus ``"<name>/loss"``. Stateful terms keep
+    their state, forwarded as one ``state`` (:class:`CompositeState`; None when no term has any), so the
+    trainer freezes it for evaluation and saves it in checkpoints as it does a single objective's.
     """
 
     def __init__(self, terms: list):
         if not terms:
             raise ObjectiveError("a composite objective needs at least one term")
         self.terms = terms
+        state = CompositeState(terms)
+        self.state = state if state.states else None
 
     @property
     def name(self) -> str:

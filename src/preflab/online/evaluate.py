@@ -14,7 +14,7 @@ tighter of the two; it is 0 only when no response seen anywhere beats pi's on av
 
 from __future__ import annotations
 
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -22,7 +22,7 @@ import torch
 from preflab.data import PreferenceExample
 from preflab.engine import logprobs_for
 
-__all__ = ["win_rate", "kl_to_reference", "pool_gap", "response_gap"]
+__all__ = ["win_rate", "kl_to_reference", "pool_gap", "response_gap", "round_metrics", "player_gap"]
 
 
 def win_rate(oracle, prompts: Sequence[str], first: Sequence[Sequence[str]], second: Sequence[Sequence[str]]) -> float:
@@ -67,6 +67,56 @@ def response_gap(oracle, prompts: Sequence[str], candidates: Sequence[Sequence[s
             b += list(mine)
     probs = oracle.compare(p, a, b)
     gaps = [2.0 * probs[s:s + n * m].reshape(n, m).mean(axis=1).max() - 1.0 for s, n, m in spans]
+    return float(np.mean(gaps))
+
+
+def round_metrics(oracle, prompts: Sequence[str], prompt_ids, policy, ref_model, history: Sequence[tuple],
+                  pad_id: int, names: Optional[Sequence[str]] = None) -> dict:
+    """A round's evaluation of the newest policy under ``oracle``.
+
+    ``history`` holds ``(token ids, texts)`` of the evaluation samples of every policy of the run, the
+    reference (SFT) first and the evaluated policy last (texts[i][j]: sample j for prompt i). Returns
+    ``win_rate_vs_ref`` (mean P(policy's sample j > the reference's sample j)), ``win_rate_vs_rounds``
+    (the same against each earlier policy), ``duality_gap`` (the pool gap), ``response_gap`` (candidates:
+    every sample of every policy) and ``kl`` (KL(policy || ref_model) on the policy's samples).
+    """
+    ids, mine = history[-1]
+    names = list(names) if names is not None else ["sft"] + [f"round_{i}" for i in range(1, len(history) - 1)]
+    row = {"win_rate_vs_ref": win_rate(oracle, prompts, mine, history[0][1])}
+    against = {n: win_rate(oracle, prompts, texts, mine) for n, (_, texts) in zip(names, history[:-1])}
+    row["win_rate_vs_rounds"] = {n: 1.0 - w for n, w in against.items()}
+    row["duality_gap"] = pool_gap(against)
+    seen = [[y for _, texts in history for y in texts[i]] for i in range(len(prompts))]
+    row["response_gap"] = response_gap(oracle, prompts, seen, mine)
+    row["kl"] = kl_to_reference(policy, ref_model, prompt_ids, ids, pad_id)
+    return row
+
+
+def player_gap(oracle, prompts: Sequence[str], candidates: Sequence[Sequence[str]], mine: Sequence[Sequence[str]],
+               opponents: Sequence[Sequence[Sequence[str]]]) -> float:
+    """One player's duality-gap bound in the general-sum game (MNPO v3 Eq. 9, unregularized), from samples.
+
+    Player i's payoff is its average win rate against the other players under its own ``oracle``,
+    ``J_i(pi) = mean_j P_i(pi > pi_j)``; the gap ``max_pi' J_i(pi') - J_i(pi_i)`` is bounded from below by
+    taking pi' among single responses: per prompt ``max_{y in candidates} mean_{j,s} P_i(y > y_j^s) -
+    mean_{r,j,s} P_i(y_i^r > y_j^s)`` (``mine[p]``: the player's samples, ``opponents[j][p]``: player j's),
+    averaged over prompts. The player's own samples are candidates, so the bound is >= 0.
+    """
+    p, a, b, spans = [], [], [], []
+    for k, prompt in enumerate(prompts):
+        theirs = [y for opp in opponents for y in opp[k]]
+        cands = sorted(set(candidates[k]) | set(mine[k]))
+        rows = cands + list(mine[k])                    # the candidates, then the player's own samples
+        spans.append((len(p), len(cands), len(mine[k]), len(theirs)))
+        for y in rows:
+            p += [prompt] * len(theirs)
+            a += [y] * len(theirs)
+            b += theirs
+    probs = oracle.compare(p, a, b)
+    gaps = []
+    for s, n, m, t in spans:
+        values = probs[s:s + (n + m) * t].reshape(n + m, t).mean(axis=1)
+        gaps.append(max(0.0, values[:n].max() - values[n:].mean()))
     return float(np.mean(gaps))
 
 

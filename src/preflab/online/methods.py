@@ -13,10 +13,18 @@ opponents. The win rate of sample i is its mean preference against the prompt's 
 | sppo | K from pi_t | all K with prefs (targets P(y > pi_t) - 1/2) | pi_t | - |
 | dno | K from pi_t | all K with prefs; pairs above a margin (Rosset et al. 2024) | - | pi_t |
 | inpo | K from pi_t | best vs worst, prefs | initial | pi_t |
-| mnpo | K from pi_t | best vs worst, prefs | initial | pi_t, pi_{t-1}, ... (``history``) |
-| nash_md | y ~ pi_t, y' ~ pi_t^(1-m) ref^m | the pair with prefs, per-token log-probs | initial | - |
+| mnpo (TD-MNPO) | K from pi_t | best vs worst, prefs | initial | pi_t, pi_{t-1}, ... (``history`` n, ``weights``) |
+| eo_mnpo | K from pi_t | best vs worst, prefs | initial | pi_t ... and fixed ``external`` checkpoints |
+| ht_mnpo | K from each player's pi_i | best vs worst under the player's own oracle | initial | the other players' pi_j |
+| nash_md | y ~ pi_t, y' ~ pi_t^(1-m) ref^m | the pair in that order, with prefs | initial | - |
 | online_ipo | 2 from pi_t | the pair with prefs | initial | - |
-| egpo | 2 from pi_t | the pair with prefs | initial | - |
+| egpo | 2 from pi_t | the pair with prefs, trained with the extragradient step | initial | - |
+
+INPO and MNPO share one scale, as in MNPO's released code (INPO is its trainer with one history entry):
+per-token averaged log-probs, eta = 0.0075 and a reference weight of 1/3 (tau = eta / 3), so that ``mnpo``
+with ``history: 1`` trains exactly like ``inpo`` and the two differ only in their opponents. Parameters a
+method reads itself (``LOOP_PARAMS``: ``history``, ``external``, ``players``, ``oracles``, ``mixture_coef``)
+are taken out before the rest go to the objective.
 | spin | 1 from pi_t | the SFT answer vs the sample (Chen et al. 2024) | pi_t | - |
 | grpo, rloo | K from pi_t | all K with the oracle's rewards (win rates when it has no scores) | initial | - |
 """
@@ -30,7 +38,7 @@ import numpy as np
 
 from preflab.data import PreferenceExample
 
-__all__ = ["Method", "METHODS", "get_method", "win_rates"]
+__all__ = ["Method", "METHODS", "LOOP_PARAMS", "get_method", "win_rates"]
 
 
 def win_rates(prefs: np.ndarray) -> np.ndarray:
@@ -59,6 +67,14 @@ def labelled_pair(index, prompt, samples, P, rng) -> Optional[PreferenceExample]
         return None
     first = rng.random() < P[0, 1]
     return _pair(index, prompt, samples, P, 0, 1) if first else _pair(index, prompt, samples, P, 1, 0)
+
+
+def policy_pair(index, prompt, samples, P, rng) -> Optional[PreferenceExample]:
+    """The first two samples in the order they were drawn (Nash-MD: slot 0 is y ~ pi_t, slot 1 is y' from
+    the mixture), with p = P(y > y'); never reordered, since the loss treats the two slots differently."""
+    if samples[0] == samples[1]:
+        return None
+    return _pair(index, prompt, samples, P, 0, 1)
 
 
 def ordered_pair(index, prompt, samples, P, rng) -> Optional[PreferenceExample]:
@@ -94,6 +110,8 @@ class Method:
     mixture: bool = False                       # y' from the geometric mixture with the reference (Nash-MD)
     needs_gold: bool = False                    # SPIN: the SFT answer is the chosen response
     params: Dict = field(default_factory=dict)  # the objective's hyperparameters
+    train: Dict = field(default_factory=dict)   # training settings the method needs (EGPO: the extragradient step)
+    players: bool = False                       # HT-MNPO: several players trained side by side
     summary: str = ""
 
 
@@ -106,6 +124,10 @@ def _spin(index, prompt, samples, P, rng, gold=None):
                              ranks=[0, 1], scores=None, labels=None, prefs=None)
 
 
+_ETA = 0.0075                                   # MNPO's released eta; INPO uses the same (its tau = eta / 3)
+_NASH_SCALE = {"average_logps": True, "eta": _ETA}
+LOOP_PARAMS = ("history", "external", "players", "oracles", "mixture_coef")
+
 METHODS: Dict[str, Method] = {m.name: m for m in [
     Method("iterative_dpo", "dpo", 4, best_vs_worst, "pairwise", summary="DPO on best-vs-worst of K samples, each round"),
     Method("online_dpo", "dpo", 2, labelled_pair, "pairwise", summary="DPO on one labelled pair per prompt"),
@@ -113,14 +135,19 @@ METHODS: Dict[str, Method] = {m.name: m for m in [
            summary="SPPO: regress log pi/pi_t to (P(y > pi_t) - 1/2) / beta"),
     Method("dno", "dno", 4, whole_list, "listwise", reference=None, opponents=1,
            summary="DNO: contrastive regression against pi_t on pairs with a margin"),
-    Method("inpo", "inpo", 4, best_vs_worst, "pairwise", opponents=1,
+    Method("inpo", "inpo", 4, best_vs_worst, "pairwise", opponents=1, params=dict(_NASH_SCALE, tau=_ETA / 3),
            summary="INPO: no-regret learning against pi_t, regularized toward the initial policy"),
-    Method("mnpo", "mnpo", 4, best_vs_worst, "pairwise", opponents=2,
-           summary="MNPO: INPO against a population of past policies"),
-    Method("nash_md", "nash_md", 2, ordered_pair, "pairwise", mixture=True,
-           summary="Nash-MD: y' from the geometric mixture of pi_t and the reference"),
+    Method("mnpo", "mnpo", 4, best_vs_worst, "pairwise", opponents=2, params=dict(_NASH_SCALE, ratio=1 / 3),
+           summary="TD-MNPO: INPO against the last n policies (history n, weights most recent first)"),
+    Method("eo_mnpo", "mnpo", 4, best_vs_worst, "pairwise", opponents=1, params=dict(_NASH_SCALE, ratio=1 / 3),
+           summary="EO-MNPO: MNPO with fixed external checkpoints among the opponents (external, weights)"),
+    Method("ht_mnpo", "mnpo", 4, best_vs_worst, "pairwise", players=True, params=dict(_NASH_SCALE, ratio=1 / 3),
+           summary="HT-MNPO: n players side by side, each with its own oracle, against the others' policies"),
+    Method("nash_md", "nash_md", 2, policy_pair, "pairwise", mixture=True,
+           summary="Nash-MD: y ~ pi_t against y' from the geometric mixture of pi_t and the reference"),
     Method("online_ipo", "online_ipo", 2, ordered_pair, "pairwise", summary="online IPO on pairs from pi_t"),
-    Method("egpo", "egpo", 2, ordered_pair, "pairwise", summary="EGPO: extragradient online IPO"),
+    Method("egpo", "egpo", 2, ordered_pair, "pairwise", train={"extragradient": True},
+           summary="EGPO: online IPO with the extragradient step (extrapolate, take the gradient there, restore)"),
     Method("spin", "dpo", 1, _spin, "pairwise", reference="previous", needs_gold=True,
            summary="SPIN: the SFT answer against the policy's own sample"),
     Method("grpo", "grpo", 4, whole_list, "listwise", summary="GRPO on the oracle's rewards"),

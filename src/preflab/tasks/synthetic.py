@@ -134,6 +134,17 @@ class WordTask:
         utilities = [self._utility_fn(k) for k in self.annotators]
         return AnnotatorMixture(utilities, self._weights(), temperature=self.temperature, name=f"{self.name}-truth")
 
+    def annotator_oracles(self) -> list:
+        """One exact oracle per annotator type (a single-type Bradley-Terry oracle each): the players' oracles
+        of HT-MNPO, where every player learns from one type of annotator."""
+        from preflab.oracles import AnnotatorMixture
+
+        if self.reward is not None or not self.annotators:
+            raise ValueError(f"task '{self.name}' has a single reward, no annotator types; give HT-MNPO's players "
+                             "their oracles explicitly (params: oracles: [SPEC, ...])")
+        return [AnnotatorMixture([self._utility_fn(k)], temperature=self.temperature, name=f"{self.name}-{k}")
+                for k in self.annotators]
+
     def _utility_fn(self, annotator: str) -> Callable[[str, str], float]:
         return lambda prompt, response: self.utility(annotator, prompt, response)
 

@@ -37,6 +37,8 @@ def signals(examples: Sequence, K: int, device=None) -> dict:
         for b, e in enumerate(examples):
             labels[b, : len(e.labels)] = torch.tensor(e.labels)
         out["labels"] = labels
+    elif K == 2 and all(e.ranks is not None and len(e.ranks) == 2 and e.ranks[0] < e.ranks[1] for e in examples):
+        out["labels"] = torch.tensor([[1, -1]] * B)         # a pair: chosen desirable, rejected undesirable
     if any(getattr(e, "prefs", None) is not None for e in examples):
         prefs = torch.full((B, K, K), 0.5)
         for b, e in enumerate(examples):

@@ -46,6 +46,8 @@ def _state(trainer) -> dict:
         state["value_head"] = s.value_head.state_dict()
     if s.sync_reference is not None:
         state["reference"] = {k: v.cpu() for k, v in s.ref_model.state_dict().items()}
+    if getattr(trainer, "saved", None) is not None:
+        state["extragradient_saved"] = trainer.saved
     return state
 
 
@@ -100,6 +102,7 @@ def resume(trainer) -> int:
         s.value_head.load_state_dict(state["value_head"])
     if "reference" in state:
         s.ref_model.load_state_dict(state["reference"])
+    trainer.saved = state.get("extragradient_saved")
     return json.loads((path / "trainer.json").read_text())["step"]
 
 

@@ -59,6 +59,8 @@ class OptimConfig:
     scheduler: Literal["cosine", "linear", "constant"] = "cosine"
     warmup_steps: int = 0
     warmup_ratio: float = 0.0
+    extragradient: bool = False        # EGPO: steps in pairs; the first extrapolates, the second applies the gradient
+                                       # taken there to the weights and optimizer state from before the pair
 
 
 @dataclass

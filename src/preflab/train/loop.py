@@ -12,6 +12,7 @@ averaged across processes explicitly, after the local accumulation.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import time
@@ -49,6 +50,7 @@ class Trainer:
     def __init__(self, config: TrainConfig, setup: Setup):
         self.config, self.s = config, setup
         self.run_dir = Path(config.train.output_dir)
+        self.saved = None                  # the extragradient pair's saved state (optim.extragradient)
 
     # -- one optimizer step -------------------------------------------------------------------------
     def batch_indices(self, step: int) -> list[int]:
@@ -120,11 +122,32 @@ class Trainer:
         grad_norm = self.clip_gradients()
         if not (math.isfinite(loss) and math.isfinite(grad_norm)):
             self.diverged(step, loss, grad_norm)
+        if self.config.optim.extragradient:
+            self.extragradient(step)
         s.optimizer.step()
         s.scheduler.step()
         if s.sync_reference is not None and (step + 1) % self.config.reference.sync_steps == 0:
             s.sync_reference()
         return StepResult(loss, metrics, grad_norm, n_examples * s.world_size, tokens * s.world_size)
+
+    def extragradient(self, step: int) -> None:
+        """EGPO's extragradient, as ``zhourunlong/EGPO``'s trainer runs it: steps come in pairs. Before the
+        first (even step) the weights and the optimizer state are saved and the step goes to the extrapolated
+        point; the second (odd step) computed its gradient there, so the saved weights and optimizer state
+        are put back before that gradient is applied. Net effect of a pair: one optimizer step from w_t with
+        the gradient at w_t - lr g(w_t). The saved state travels in checkpoints (``extragradient_saved``)."""
+        s = self.s
+        if step % 2 == 0:
+            self.saved = {"weights": [p.detach().clone() for p in s.trainable],
+                          "optimizer": copy.deepcopy(s.optimizer.state_dict())}
+        else:
+            if self.saved is None:
+                raise RuntimeError(f"extragradient step {step + 1}: no saved state from step {step} to restore")
+            with torch.no_grad():
+                for p, w in zip(s.trainable, self.saved["weights"]):
+                    p.copy_(w)
+            s.optimizer.load_state_dict(self.saved["optimizer"])
+            self.saved = None
 
     def clip_gradients(self) -> float:
         params = [p for p in self.s.trainable if p.grad is not None]

@@ -69,7 +69,8 @@ def check_data(objective, kind: str, has_scores: bool = False, has_prefs: bool =
     or neither) cannot feed ``objective``."""
     n = needs_of(objective)
     name = getattr(objective, "name", str(objective))
-    provides = {"pairwise": {"ranks"}, "listwise": {"ranks"}, "unpaired": {"labels"}}[kind]
+    # a pair also reads as one desirable and one undesirable response (TRL unpairs preference data so for KTO / BCO)
+    provides = {"pairwise": {"ranks", "labels"}, "listwise": {"ranks"}, "unpaired": {"labels"}}[kind]
     if has_scores:
         provides = provides | {"rewards"}
     if has_prefs:
