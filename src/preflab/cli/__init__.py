@@ -9,10 +9,12 @@ import argparse
 import sys
 
 from . import arena, demo, discover, game, judge, objectives, online, serve, train
+from . import compare
 
 # one module a verb, in the order `preflab --help` lists them
 VERBS = {"demo": demo, "train": train, "objectives": objectives, "game": game, "online": online, "arena": arena,
-         "judge": judge, "serve": serve, "discover": discover}
+         "judge": judge, "serve": serve, "discover": discover,
+         "compare": compare}
 
 
 def main(argv: list[str] | None = None) -> int:
