@@ -155,7 +155,8 @@ def test_mnpo_with_one_opponent_trains_exactly_like_inpo_and_egpo_takes_the_extr
 
     cfg = OnlineConfig(methods=["inpo", "mnpo", "egpo", "nash_md"], rounds=1, prompts_per_round=12, steps_per_round=4,
                        batch_size=4, eval_samples=4, sft_examples=200, sft_steps=10, output_dir=str(tmp_path / "run"),
-                       params={"mnpo": {"history": 1}}, checkpoint_every=None, progress=False)
+                       params={"mnpo": {"history": 1}, "egpo": {"lr": 2e-3}}, checkpoint_every=None,
+                       progress=False)
     metrics = run_online(cfg, log=lambda s: None)
     run = tmp_path / "run"
     a, b = _weights(run / "inpo" / "round_0" / "final"), _weights(run / "mnpo" / "round_0" / "final")
@@ -167,6 +168,7 @@ def test_mnpo_with_one_opponent_trains_exactly_like_inpo_and_egpo_takes_the_extr
         assert metrics["methods"][name][0]["policy"] == f"{name}/round_0/final"
     settings = {n: yaml.safe_load((run / n / "round_0" / "config.yaml").read_text()) for n in ("egpo", "inpo")}
     assert settings["egpo"]["optim"]["extragradient"] is True and settings["inpo"]["optim"]["extragradient"] is False
+    assert settings["egpo"]["optim"]["lr"] == 2e-3 and settings["inpo"]["optim"]["lr"] == cfg.lr   # a method's own lr
 
 
 def test_ht_mnpo_players_train_against_each_other_with_their_own_oracles(tmp_path):

@@ -44,7 +44,8 @@ class OnlineConfig:
     prompts_per_round: int = 64
     k: Optional[int] = None                     # samples per prompt (default: the method's)
     labels: str = "exact"                       # "exact": the oracle's probabilities; "sampled": Bernoulli draws
-    params: dict = field(default_factory=dict)  # per method: {"inpo": {"eta": 0.1}}; "*" applies to all;
+    params: dict = field(default_factory=dict)  # per method: {"inpo": {"eta": 0.1}}; "*" applies to all; "lr"
+                                                # sets a method's own learning rate (see methods.LOOP_PARAMS);
                                                 # "objective" swaps the loss ({"iterative_dpo": {"objective": "discopop"}})
     start_from: Optional[str] = None            # an existing policy folder to start from instead of training an
                                                 # SFT policy (copied into sft/; e.g. one SFT shared by many runs)
@@ -410,6 +411,7 @@ def _train_round(cfg, method, name, examples, policy_dir, sft_dir, opponents, we
     data = PreferenceDataset.from_examples(examples, kind=method.kind, style="standard",
                                            fingerprint=f"{name}-{r}-{_digest(examples)}",
                                            stats={"rows": len(examples)}, tokenizer_name=cfg.task)
+    lr = _params(cfg, name).get("lr", cfg.lr)
     params = {k: v for k, v in _params(cfg, name).items() if k not in LOOP_PARAMS}
     params = {**method.params, **params}
     if method.objective == "mnpo":
@@ -421,7 +423,7 @@ def _train_round(cfg, method, name, examples, policy_dir, sft_dir, opponents, we
     overrides = [f"model.name={policy_dir}", f"model.tokenizer={sft_dir}", f"objective.name={objective}",
                  f"train.output_dir={round_dir}", f"data.cache_dir={Path(cfg.output_dir) / 'cache'}",
                  f"train.batch_size={min(cfg.batch_size, len(examples))}", f"train.max_steps={cfg.steps_per_round}",
-                 f"optim.lr={cfg.lr}", "optim.scheduler=constant", f"train.seed={cfg.seed + r}", "train.progress=false",
+                 f"optim.lr={lr}", "optim.scheduler=constant", f"train.seed={cfg.seed + r}", "train.progress=false",
                  "train.log_every=1", "train.resume=true"]
     if cfg.checkpoint_every:
         overrides.append(f"train.save_every={cfg.checkpoint_every}")

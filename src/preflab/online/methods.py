@@ -23,8 +23,8 @@ opponents. The win rate of sample i is its mean preference against the prompt's 
 INPO and MNPO share one scale, as in MNPO's released code (INPO is its trainer with one history entry):
 per-token averaged log-probs, eta = 0.0075 and a reference weight of 1/3 (tau = eta / 3), so that ``mnpo``
 with ``history: 1`` trains exactly like ``inpo`` and the two differ only in their opponents. Parameters a
-method reads itself (``LOOP_PARAMS``: ``history``, ``external``, ``players``, ``oracles``, ``mixture_coef``)
-are taken out before the rest go to the objective.
+method reads itself (``LOOP_PARAMS``: ``history``, ``external``, ``players``, ``oracles``, ``mixture_coef``, and
+``lr``, the method's own learning rate in place of the shared one) are taken out before the rest go to the objective.
 | spin | 1 from pi_t | the SFT answer vs the sample (Chen et al. 2024) | pi_t | - |
 | grpo, rloo | K from pi_t | all K with the oracle's rewards (win rates when it has no scores) | initial | - |
 """
@@ -126,7 +126,7 @@ def _spin(index, prompt, samples, P, rng, gold=None):
 
 _ETA = 0.0075                                   # MNPO's released eta; INPO uses the same (its tau = eta / 3)
 _NASH_SCALE = {"average_logps": True, "eta": _ETA}
-LOOP_PARAMS = ("history", "external", "players", "oracles", "mixture_coef")
+LOOP_PARAMS = ("history", "external", "players", "oracles", "mixture_coef", "lr")
 
 METHODS: Dict[str, Method] = {m.name: m for m in [
     Method("iterative_dpo", "dpo", 4, best_vs_worst, "pairwise", summary="DPO on best-vs-worst of K samples, each round"),
