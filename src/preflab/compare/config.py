@@ -43,6 +43,7 @@ class ArenaSettings:
     """The final arena: ``samples`` completions per task prompt from every final policy and SFT policy (default:
     ``eval_samples``), drawn with the same ``seed`` for all."""
 
+    enabled: bool = True                        # false: no arena (e.g. a sweep that needs only each run's metrics)
     samples: Optional[int] = None
     seed: int = 20250
     temperature: Optional[float] = None         # default: the runs' temperature

@@ -138,7 +138,9 @@ def run_compare(cfg, log: Callable[[str], None] = print) -> dict:
     if len(seeds) == 1:
         results["note"] = ONE_SEED
     arena_seconds = 0.0
-    if len(entrants) >= 2:
+    if not cfg.arena.enabled:
+        results.update(head_to_head=None, ratings=None, maximal_lottery=None, arena_note="arena.enabled=false")
+    elif len(entrants) >= 2:
         t0 = time.perf_counter()
         task = get_task(cfg.task)
         arena = final_arena(task, entrants, cfg.arena.samples or cfg.eval_samples, cfg.arena.seed,

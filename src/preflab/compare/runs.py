@@ -113,10 +113,12 @@ class _Ray:
             raise ValueError(RAY_MISSING) from None
         self.ray, self.owned = ray, not ray.is_initialized()
         env = {"env_vars": {k: os.environ[k] for k in _PASSED_ENV if k in os.environ}}
+        # a Ray started here binds to the loopback interface only: its processes talk over 127.0.0.1
+        local = dict(num_cpus=workers, runtime_env=env, include_dashboard=False, _node_ip_address="127.0.0.1")
         if not self.owned:
             where = "the Ray this process had already started"
         elif address == "local":
-            ray.init(num_cpus=workers, runtime_env=env, include_dashboard=False)
+            ray.init(**local)
             where = f"a local Ray with {workers} CPUs"
         elif address == "auto":
             try:
@@ -125,7 +127,7 @@ class _Ray:
             except ConnectionError:
                 log(f"no running Ray cluster found (ray start --head starts one); starting a local Ray with "
                     f"{workers} CPUs")
-                ray.init(num_cpus=workers, runtime_env=env, include_dashboard=False)
+                ray.init(**local)
                 where = f"a local Ray with {workers} CPUs"
         else:
             ray.init(address=address, runtime_env=env)
