@@ -150,13 +150,16 @@ def _weights(path):
     return load_file(str(path / "model.safetensors"))
 
 
-def test_mnpo_with_one_opponent_trains_exactly_like_inpo_and_egpo_takes_the_extragradient(tmp_path):
+def test_mnpo_with_one_opponent_trains_exactly_like_inpo_egpo_takes_the_extragradient_eo_mnpo_its_externals(tmp_path):
     from preflab.online import OnlineConfig, run_online
 
-    cfg = OnlineConfig(methods=["inpo", "mnpo", "egpo", "nash_md"], rounds=1, prompts_per_round=12, steps_per_round=4,
-                       batch_size=4, eval_samples=4, sft_examples=200, sft_steps=10, output_dir=str(tmp_path / "run"),
-                       params={"mnpo": {"history": 1}, "egpo": {"lr": 2e-3}}, checkpoint_every=None,
-                       progress=False)
+    external = tmp_path / "external"
+    get_task("heterogeneous").model(seed=5).save_pretrained(external)
+    cfg = OnlineConfig(methods=["inpo", "mnpo", "egpo", "nash_md", "eo_mnpo"], rounds=1, prompts_per_round=12,
+                       steps_per_round=4, batch_size=4, eval_samples=4, sft_examples=200, sft_steps=10,
+                       output_dir=str(tmp_path / "run"), checkpoint_every=None, progress=False,
+                       params={"mnpo": {"history": 1}, "egpo": {"lr": 2e-3},
+                               "eo_mnpo": {"external": [str(external)], "weights": [0.75, 0.25]}})
     metrics = run_online(cfg, log=lambda s: None)
     run = tmp_path / "run"
     a, b = _weights(run / "inpo" / "round_0" / "final"), _weights(run / "mnpo" / "round_0" / "final")
@@ -164,8 +167,11 @@ def test_mnpo_with_one_opponent_trains_exactly_like_inpo_and_egpo_takes_the_extr
     assert any(not torch.equal(a[k], sft[k]) for k in a)                    # it trained
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-7)
-    for name in ("inpo", "mnpo", "egpo", "nash_md"):
+    for name in ("inpo", "mnpo", "egpo", "nash_md", "eo_mnpo"):
         assert metrics["methods"][name][0]["policy"] == f"{name}/round_0/final"
+    eo = yaml.safe_load((run / "eo_mnpo" / "round_0" / "config.yaml").read_text())
+    assert eo["opponents"] == [str(run / "sft"), str(external)]                 # pi_t, then the external model
+    assert eo["objective"]["params"]["weights"] == [0.75, 0.25]
     settings = {n: yaml.safe_load((run / n / "round_0" / "config.yaml").read_text()) for n in ("egpo", "inpo")}
     assert settings["egpo"]["optim"]["extragradient"] is True and settings["inpo"]["optim"]["extragradient"] is False
     assert settings["egpo"]["optim"]["lr"] == 2e-3 and settings["inpo"]["optim"]["lr"] == cfg.lr   # a method's own lr
