@@ -44,6 +44,7 @@ SWEEP = {"iterative_dpo": ("beta", [0.1, 0.3, 1.0]), "sppo": ("beta", [0.001, 0.
          "nash_md": ("beta", [0.1, 0.03, 0.3]), "egpo": ("beta", [0.1, 0.03, 0.3]),
          "online_ipo": ("beta", [0.1, 0.03, 0.3])}
 SEEDS = [0, 1, 2, 3, 4]
+ABLATION_ETA = 0.75             # target 1/(2 eta) = 0.67 per-token nats: reached within a round, so it binds
 VALIDATION_SEEDS = [100, 101]
 
 
@@ -97,9 +98,14 @@ def main(out: Path) -> dict:
 
 
 def ablation(out: Path) -> dict:
+    """n = 1..4 at the released eta over the budget's 3 rounds (where n = 3 and 4 coincide: round t has only t
+    policies), then over 5 rounds at eta = ABLATION_ETA, where the regression's target binds."""
     lr = _tuned(out)["mnpo"]
-    return _compare(out, "ablation", [{"name": f"mnpo_n{n}", "method": "mnpo", "params": {"lr": lr, "history": n}}
-                                      for n in (1, 2, 3, 4)], SEEDS)
+    _compare(out, "ablation", [{"name": f"mnpo_n{n}", "method": "mnpo", "params": {"lr": lr, "history": n}}
+                               for n in (1, 2, 3, 4)], SEEDS)
+    return _compare(out, "ablation_binding", [{"name": f"mnpo_n{n}", "method": "mnpo",
+                                               "params": {"lr": lr, "history": n, "eta": ABLATION_ETA}}
+                                              for n in (1, 2, 3, 4)], SEEDS, rounds=5)
 
 
 def players(out: Path) -> dict:
@@ -111,9 +117,48 @@ def players(out: Path) -> dict:
 
 def frontier(out: Path) -> dict:
     lr = _tuned(out)
-    entries = [{"name": f"{m}_{SWEEP[m][0]}{_label(v)}", "method": m, "params": {"lr": lr[m], **_kl_params(m, v)}}
-               for m in METHODS for v in SWEEP[m][1][1:]]
-    return _compare(out, "frontier", entries, SEEDS, arena={"enabled": False})
+    entries = [{"name": _point(m, v), "method": m, "params": {"lr": lr[m], **_kl_params(m, v)}}
+               for m in METHODS for v in SWEEP[m][1]]
+    res = _compare(out, "frontier", entries, SEEDS)
+    _plot_frontier(res, out / "frontier.png")
+    return res
+
+
+def _point(m: str, v: float) -> str:
+    return f"{m}_{SWEEP[m][0]}{_label(v)}"
+
+
+def _plot_frontier(res: dict, path: Path) -> None:
+    """Win rate against SFT and the arena's BT rating, each against KL, per method along its sweep."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    ratings = (res.get("ratings") or {}).get("ratings", {})
+    for i, m in enumerate(METHODS):
+        pts = \
+            sorted(((res["methods"][_point(m, v)]["kl"]["mean"], _point(m, v)) for v in SWEEP[m][1]))
+        kl = [res["methods"][n]["kl"] for _, n in pts]
+        wr = [res["methods"][n]["win_rate_vs_ref"] for _, n in pts]
+        x = [k["mean"] for k in kl]
+        xerr = [[k["mean"] - k["lo"] for k in kl], [k["hi"] - k["mean"] for k in kl]]
+        color = f"C{i}"
+        axes[0].errorbar(x, [w["mean"] for w in wr], xerr=xerr,
+                         yerr=[[w["mean"] - w["lo"] for w in wr], [w["hi"] - w["mean"] for w in wr]],
+                         marker="o", capsize=3, label=m, color=color)
+        if ratings:
+            rt = [ratings[n] for _, n in pts]
+            axes[1].errorbar(x, [r["rating"] for r in rt], xerr=xerr,
+                             yerr=[[r["rating"] - r["seed_lower"] for r in rt], [r["seed_upper"] - r["rating"] for r in rt]],
+                             marker="o", capsize=3, label=m, color=color)
+    axes[0].set(xlabel="KL to SFT (nats)", ylabel="true win rate vs SFT", title="win rate vs KL (95% intervals over 5 seeds)")
+    axes[1].set(xlabel="KL to SFT (nats)", ylabel="BT rating in the arena of all 105 policies",
+                title="arena rating vs KL (seed-bootstrap intervals)")
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 # -- the summary --------------------------------------------------------------------------------------------
@@ -158,35 +203,37 @@ def _h2h(res: dict, a: str) -> str:
     return ", ".join(f"{names[j]} {h['matrix'][i][j]:.3f}" for j in range(len(names)) if j != i)
 
 
-def _matched_kl(front: dict, main_res: dict) -> list:
-    """Each method's win rate at a common KL, interpolated (linearly in log KL) along its 3-point frontier."""
-    pts = {}
-    for m in METHODS:
-        rows = [(main_res["methods"][m]["kl"]["mean"], main_res["methods"][m]["win_rate_vs_ref"]["mean"])]
-        rows += [(front["methods"][f"{m}_{SWEEP[m][0]}{_label(v)}"]["kl"]["mean"],
-                  front["methods"][f"{m}_{SWEEP[m][0]}{_label(v)}"]["win_rate_vs_ref"]["mean"]) for v in SWEEP[m][1][1:]]
-        pts[m] = sorted(rows)
-    lo = max(p[0][0] for p in pts.values())
-    hi = min(p[-1][0] for p in pts.values())
+MATCHED_KL = (1.5, 2.5, 4.0)
+
+
+def _matched_kl(front: dict, key: str = "win_rate_vs_ref") -> list:
+    """Each method's ``key`` (win rate vs SFT, or the arena rating) at the KLs of MATCHED_KL, interpolated
+    linearly in log KL along its sweep (means over seeds); a method whose sweep does not span a KL is left out."""
+    ratings = (front.get("ratings") or {}).get("ratings", {})
+    value = (lambda n: front["methods"][n][key]["mean"]) if key != "rating" else (lambda n: ratings[n]["rating"])
     lines = []
-    if lo >= hi:
-        return [f"(no KL common to every frontier: lowest ends {lo:.2f} > highest starts {hi:.2f})"]
-    for target in np.geomspace(lo, hi, 3):
-        vals = {m: float(np.interp(np.log(target), np.log([k for k, _ in p]), [w for _, w in p])) for m, p in pts.items()}
-        lines.append(f"KL {target:.2f}: " + ", ".join(f"{m} {v:.3f}" for m, v in sorted(vals.items(), key=lambda kv: -kv[1])))
+    for target in MATCHED_KL:
+        vals = {}
+        for m in METHODS:
+            pts = sorted((front["methods"][_point(m, v)]["kl"]["mean"], value(_point(m, v))) for v in SWEEP[m][1])
+            if pts[0][0] <= target <= pts[-1][0]:
+                vals[m] = float(np.interp(np.log(target), np.log([k for k, _ in pts]), [w for _, w in pts]))
+        fmt = "{:.3f}" if key != "rating" else "{:.0f}"
+        lines.append(f"KL {target:g}: " + ", ".join(f"{m} {fmt.format(v)}" for m, v in sorted(vals.items(), key=lambda kv: -kv[1])))
     return lines
 
 
 def summary(out: Path) -> str:
     lines = []
-    for part in ("main", "ablation", "players", "frontier"):
+    for part in ("main", "ablation", "ablation_binding", "players", "frontier"):
         path = out / part / "results.json"
         if not path.exists():
             continue
         res = json.loads(path.read_text())
         names = res["names"]
         lines += [f"### {part}", ""] + _table(res, names) + [""]
-        anchor = {"main": "mnpo", "ablation": "mnpo_n3", "players": "ht_mnpo_3p", "frontier": None}[part]
+        anchor = {"main": "mnpo", "ablation": "mnpo_n3", "ablation_binding": "mnpo_n3", "players": "ht_mnpo_3p",
+                  "frontier": None}[part]
         if anchor and res.get("head_to_head"):
             lines += ["paired differences in win rate vs SFT: " + "; ".join(_pairs(res, anchor, names)), "",
                       "paired differences in KL: " + "; ".join(_pairs(res, anchor, names, "kl")), "",
@@ -204,10 +251,11 @@ def summary(out: Path) -> str:
                                  f"{o} {np.mean([a for a, _, _ in v]):.3f} / {np.mean([b for _, b, _ in v]):.3f} / "
                                  f"{np.mean([c for _, _, c in v]):.3f}" for o, v in per.items()))
             lines.append("")
-        if part == "frontier" and (out / "main" / "results.json").exists():
-            main_res = json.loads((out / "main" / "results.json").read_text())
-            lines += ["win rate at matched KL (interpolated along each method's KL-weight sweep):", ""]
-            lines += [f"- {x}" for x in _matched_kl(res, main_res)] + [""]
+        if part == "frontier":
+            lines += ["win rate vs SFT at matched KL (interpolated along each method's KL-weight sweep):", ""]
+            lines += [f"- {x}" for x in _matched_kl(res)] + [""]
+            if res.get("ratings"):
+                lines += ["arena rating at matched KL:", ""] + [f"- {x}" for x in _matched_kl(res, "rating")] + [""]
     text = "\n".join(lines)
     (out / "summary.md").write_text(text)
     return text

@@ -10,7 +10,6 @@ import pytest
 import torch
 import yaml
 
-from preflab.data import PreferenceExample
 from preflab.objectives import ScoreBatch, get_objective
 from preflab.online import build_round, get_method
 from preflab.online.evaluate import player_gap, round_metrics

@@ -10,8 +10,8 @@ One round of one method::
 
 A run folder holds ``config.json``, ``sft/`` (the starting policy), ``<method>/round_<r>/final`` (each
 iterate; HT-MNPO: ``<method>/player_<i>/round_<r>/final``), ``<method>/labels.jsonl``, and ``metrics.json``
-(one row per method and round; ``policy`` names the round's final folder, relative to the run folder). Rerunning the same command resumes: finished
-rounds are read back; inside an interrupted round the (seeded) samples are drawn again, the labels already
+(one row per method and round; ``policy`` names the round's final folder, relative to the run folder).
+Rerunning the same command resumes: finished rounds are read back; inside an interrupted round the (seeded) samples are drawn again, the labels already
 obtained are read from the log, and training continues from the round's newest checkpoint, bit for bit.
 """
 
