@@ -770,6 +770,15 @@ def get_algorithm(name: str) -> Algorithm:
                      "or 'objective:<name>' for any registered objective)")
 
 
+def check_run_arguments(iterations, samples, every, callback) -> None:
+    """The run settings every dynamics runner takes: whole numbers in range and a callable callback."""
+    for name, value, low in (("iterations", iterations, 0), ("samples", samples, 1), ("every", every, 1)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    if callback is not None and not callable(callback):
+        raise ValueError(f"callback must be callable (it is called with the iteration number), got {callback!r}")
+
+
 def run_dynamics(P, algorithm: str, beta: float, ref=None, iterations: Optional[int] = None, sampled: bool = False,
                  samples: int = 16, seed: int = 0, every: int = 1, init=None, callback=None, **hyper) -> Trajectory:
     """Run ``algorithm`` on the game (P, beta, ref) from ``init`` (default: ref) and return its trajectory.
@@ -792,11 +801,7 @@ def run_dynamics(P, algorithm: str, beta: float, ref=None, iterations: Optional[
     ref = np.full(n, 1.0 / n) if ref is None else _positive_policy(ref, n, "ref")
     init = ref.copy() if init is None else _positive_policy(init, n, "init")
     iterations = algo.default_iterations if iterations is None else iterations
-    for name, value, low in (("iterations", iterations, 0), ("samples", samples, 1), ("every", every, 1)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    if callback is not None and not callable(callback):
-        raise ValueError(f"callback must be callable (it is called with the iteration number), got {callback!r}")
+    check_run_arguments(iterations, samples, every, callback)
     if algorithm.startswith(AlgorithmTable.PREFIX):
         from .objective_path import train_objective
         return train_objective(P, algorithm[len(AlgorithmTable.PREFIX):], beta, ref, iterations=int(iterations),

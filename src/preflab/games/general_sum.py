@@ -37,7 +37,7 @@ from typing import Callable, Iterator, Optional
 import numpy as np
 from scipy.special import logsumexp, softmax
 
-from .dynamics import Algorithm, Game, Hyper, _INPO_ETA, _inpo_ratio, normalize
+from .dynamics import Algorithm, Game, Hyper, _INPO_ETA, _inpo_ratio, check_run_arguments, normalize
 from .equilibria import kl
 from .preferences import check_policy, check_preference
 
@@ -282,11 +282,7 @@ def run_general_sum(Ps, algorithm: str = "ht_mnpo", beta: float = 0.1, ref=None,
             raise ValueError(f"init[{i}, {y}] = 0: the dynamics take log(init), so every response needs positive "
                              "probability")
     iterations = algo.default_iterations if iterations is None else iterations
-    for name, value, low in (("iterations", iterations, 0), ("samples", samples, 1), ("every", every, 1)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    if callback is not None and not callable(callback):
-        raise ValueError(f"callback must be callable (it is called with the iteration number), got {callback!r}")
+    check_run_arguments(iterations, samples, every, callback)
     hp = algo.resolve(hyper)
     rng = np.random.default_rng(seed)
     games = [Game(P, beta, ref, bool(sampled), int(samples), rng) for P in Ps]
