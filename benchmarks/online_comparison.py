@@ -197,13 +197,25 @@ def _pairs(res: dict, a: str, names: list, key: str = "win_rate_vs_ref") -> list
 
 
 def _h2h(res: dict, a: str) -> str:
-    h = res["head_to_head"]
-    names = h["names"]
-    i = names.index(a)
-    return ", ".join(f"{names[j]} {h['matrix'][i][j]:.3f}" for j in range(len(names)) if j != i)
+    """``a``'s true win rate against each other entrant, same-seed pairs of final policies (a's seed-s policy
+    against b's seed-s policy, which started from the same SFT policy), mean and bootstrap interval over seeds."""
+    from preflab.compare import bootstrap_mean
+
+    pol = res["policies"]
+    index = {n: i for i, n in enumerate(pol["names"])}
+    out = []
+    for b in res["head_to_head"]["names"]:
+        if b == a:
+            continue
+        vals = [pol["matrix"][index[f"{a}/seed_{s}"]][index[f"{b}/seed_{s}"]] for s in res["seeds"]
+                if f"{a}/seed_{s}" in index and f"{b}/seed_{s}" in index]
+        if vals:
+            ci = bootstrap_mean(vals, resamples=10000, level=0.95, seed=0)
+            out.append(f"{b} {_ci(ci)}")
+    return ", ".join(out)
 
 
-MATCHED_KL = (1.5, 2.5, 4.0)
+MATCHED_KL = (1.5, 2.5, 4.2)
 
 
 def _matched_kl(front: dict, key: str = "win_rate_vs_ref") -> list:
@@ -251,7 +263,7 @@ def summary(out: Path) -> str:
                                  f"{o} {np.mean([a for a, _, _ in v]):.3f} / {np.mean([b for _, b, _ in v]):.3f} / "
                                  f"{np.mean([c for _, _, c in v]):.3f}" for o, v in per.items()))
             lines.append("")
-        if part == "frontier":
+        if part == "frontier" and all(_point(m, v) in res["methods"] for m in METHODS for v in SWEEP[m][1]):
             lines += ["win rate vs SFT at matched KL (interpolated along each method's KL-weight sweep):", ""]
             lines += [f"- {x}" for x in _matched_kl(res)] + [""]
             if res.get("ratings"):
