@@ -196,3 +196,18 @@ def test_a_real_local_ray_gives_the_process_pools_numbers(compared, tmp_path, ca
     for a, b in zip(ray_rows, pool_rows):
         a.pop("seconds"), b.pop("seconds")
     assert ray_rows == pool_rows
+
+
+def test_arena_disabled_keeps_the_statistics_and_skips_the_arena(compared, tmp_path):
+    import shutil
+
+    out = tmp_path / "copy"
+    shutil.copytree(compared["out"], out)
+    overrides = [o for o in compared["overrides"] if not o.startswith("output_dir=")]
+    r = run_compare(build(CompareConfig, None, overrides + [f"output_dir={out}", "arena.enabled=false"]),
+                    log=lambda s: None)
+    assert r["head_to_head"] is None and r["ratings"] is None and r["maximal_lottery"] is None
+    assert r["arena_note"] == "arena.enabled=false" and r["seconds"]["arena"] == 0.0
+    for name in ("iterative_dpo", "mnpo_h1"):
+        assert r["methods"][name]["win_rate_vs_ref"] == compared["results"]["methods"][name]["win_rate_vs_ref"]
+    assert (out / "report.html").exists()
