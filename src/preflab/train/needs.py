@@ -6,6 +6,8 @@
 (True, False, False)
 >>> needs_of(get_objective("ld_dpo")).ref_tokens
 True
+>>> needs_of(get_objective("grpo", beta=0.04)).reference      # GRPO's KL penalty needs the reference
+True
 """
 
 from dataclasses import dataclass
@@ -36,10 +38,11 @@ def _spec_needs(obj) -> Needs:
     spec, hp = obj.spec, obj.hparams
     req = set(r for r in spec.requires if isinstance(r, str))
     alts = [set(r) for r in spec.requires if isinstance(r, tuple)]
+    # the policy-gradient family's KL penalty (beta > 0) reads the reference's per-token log-probs
+    pg_kl = spec.data == "policy_gradient" and hp.get("beta", 0) > 0 and "token_logps" in req
     return Needs(
-        reference="ref_logps" in req or "ref_token_logps" in req or (spec.name == "reinforce" and hp["beta"] > 0),
-        ref_tokens="ref_token_logps" in req or (spec.data == "policy_gradient" and hp.get("beta", 0) > 0
-                                                 and "token_logps" in req),
+        reference="ref_logps" in req or "ref_token_logps" in req or pg_kl or (spec.name == "reinforce" and hp["beta"] > 0),
+        ref_tokens="ref_token_logps" in req or pg_kl,
         tokens="token_logps" in req,
         sq_mass="token_log_sq_mass" in req,
         extra_refs="extra_ref_logps" in req,
