@@ -214,8 +214,10 @@ def test_a_run_killed_inside_a_rounds_training_resumes_from_its_checkpoint(tmp_p
     settings = ["methods=[iterative_dpo]", "rounds=1", "prompts_per_round=8", "steps_per_round=8", "checkpoint_every=2",
                 "eval_samples=4", "sft_examples=200", "sft_steps=5", "batch_size=4", "progress=false"]
     cmd = lambda out: [sys.executable, "-m", "preflab.cli", "online", *settings, f"output_dir={out}"]  # noqa: E731
-    env = {**os.environ, "PYTHONHASHSEED": "random"}
-    subprocess.run(cmd(tmp_path / "whole"), check=True, env=env, capture_output=True)
+    from preflab.cli import QUIET_ENV
+    env = {**{k: v for k, v in os.environ.items() if k not in QUIET_ENV}, "PYTHONHASHSEED": "random"}
+    done = subprocess.run(cmd(tmp_path / "whole"), check=True, env=env, capture_output=True, text=True)
+    assert "Loading weights" not in done.stderr and "Generating train split" not in done.stderr   # quiet by default
     cut = tmp_path / "cut"
     proc = subprocess.Popen(cmd(cut), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 180
