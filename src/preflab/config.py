@@ -30,10 +30,12 @@ from typing import Any, Optional, Sequence, Union
 
 import yaml
 
+from preflab.errors import PreflabError
+
 __all__ = ["ConfigError", "build", "to_dict", "keys_of"]
 
 
-class ConfigError(ValueError):
+class ConfigError(PreflabError, ValueError):
     """A bad config: the message names the key (and the file) and what would be valid."""
 
 

@@ -9,13 +9,13 @@ import argparse
 import os
 import sys
 
-from . import arena, demo, discover, game, judge, objectives, online, serve, train
-from . import compare
+from preflab.errors import PreflabError
+
+from . import arena, compare, demo, discover, game, judge, objectives, online, serve, train
 
 # one module a verb, in the order `preflab --help` lists them
 VERBS = {"demo": demo, "train": train, "objectives": objectives, "game": game, "online": online, "arena": arena,
-         "judge": judge, "serve": serve, "discover": discover,
-         "compare": compare}
+         "judge": judge, "serve": serve, "discover": discover, "compare": compare}
 
 
 # Library chatter a run does not need: a "Loading weights" bar per model load (dozens in a demo), the
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         return VERBS[args.verb].run(args) or 0
     except BrokenPipeError:  # `preflab objectives | head`
         return 0
-    except ValueError as err:  # every preflab error is a ValueError with a message that says what to fix
+    except (PreflabError, ValueError) as err:   # a message that says what to fix (plain ValueErrors too, for now)
         print(f"preflab {args.verb}: error: {err}", file=sys.stderr)
         return 2
 

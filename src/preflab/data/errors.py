@@ -19,6 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Optional
 
+from preflab.errors import PreflabError
+
 __all__ = ["DataError", "DataWarning", "Problem", "SHOWN_PROBLEMS"]
 
 SHOWN_PROBLEMS = 20  # how many problems an error message lists before it only counts the rest
@@ -47,7 +49,7 @@ class Problem:
         return f"{self.source}: {where}: {self.message}" if where else f"{self.source}: {self.message}"
 
 
-class DataError(ValueError):
+class DataError(PreflabError, ValueError):
     """Preference data that cannot be used as it is. ``problems`` lists every problem found."""
 
     def __init__(self, message: str, problems: Iterable[Problem] = ()):

@@ -40,6 +40,8 @@ import numpy as np
 from scipy.optimize import linprog
 from scipy.special import logsumexp, softmax
 
+from preflab.errors import PreflabError
+
 from .preferences import check_policy, check_preference
 
 __all__ = ["kl", "win_rate", "best_response", "duality_gap", "exploitability", "regularized_nash",
@@ -49,7 +51,7 @@ __all__ = ["kl", "win_rate", "best_response", "duality_gap", "exploitability", "
 CERTIFY = 1e-10
 
 
-class NotCertified(RuntimeError):
+class NotCertified(PreflabError, RuntimeError):
     """The solver stopped before the duality gap reached the requested tolerance."""
 
 

@@ -22,6 +22,8 @@ from typing import Optional
 import torch
 from torch import Tensor
 
+from preflab.errors import PreflabError
+
 __all__ = ["ScoreBatch", "ObjectiveOutput", "BatchError"]
 
 # The shape of every optional field, one letter a dimension: B prompts, K responses, T tokens,
@@ -34,7 +36,7 @@ _SHAPES = {
 }
 
 
-class BatchError(ValueError):
+class BatchError(PreflabError, ValueError):
     """A ScoreBatch that an objective cannot use: the message names the objective and the field."""
 
 

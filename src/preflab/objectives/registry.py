@@ -29,6 +29,8 @@ from typing import Any, Callable, Optional
 
 import torch
 
+from preflab.errors import PreflabError
+
 from .batch import BatchError, ObjectiveOutput, ScoreBatch
 
 __all__ = [
@@ -42,7 +44,7 @@ _REGISTRY: dict[str, "ObjectiveSpec"] = {}
 _ALIASES: dict[str, str] = {}
 
 
-class ObjectiveError(ValueError):
+class ObjectiveError(PreflabError, ValueError):
     """A bad objective name or hyperparameter; the message names the objective and the fix."""
 
 

@@ -6,10 +6,12 @@ from typing import Optional
 
 import numpy as np
 
+from preflab.errors import PreflabError
+
 __all__ = ["OracleError"]
 
 
-class OracleError(RuntimeError):
+class OracleError(PreflabError, RuntimeError):
     """An oracle failed to label (a server kept failing, a callable returned garbage, a model is missing).
 
     The message names the oracle, the item and how to fix it. Optional attributes for programs:

@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 from preflab.engine import compute_logprobs, logprobs_for, pack
+from preflab.errors import PreflabError
 
 from . import checkpoint
 from .batches import score_batch
@@ -31,7 +32,7 @@ from .setup import Setup, build_setup
 __all__ = ["train", "TrainingDiverged", "Trainer"]
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDiverged(PreflabError, RuntimeError):
     """The loss or the gradient norm became NaN or infinite; the message names the step and the checkpoint."""
 
 
