@@ -30,6 +30,8 @@ from typing import Optional
 
 import numpy as np
 
+from preflab.errors import PreflabError
+
 __all__ = ["Expr", "parse", "canonical", "expr_hash", "render", "formula", "evaluate", "size", "depth", "nodes",
            "replace", "random_expr", "mutate", "crossover", "per_example", "SEED_LOSSES", "seed_losses", "well_formed", "LEAVES", "UNARY",
            "BINARY", "ExpressionError"]
@@ -61,7 +63,7 @@ _STATS = {"bmean", "bstd"}
 MAX_NODES = 30
 
 
-class ExpressionError(ValueError):
+class ExpressionError(PreflabError, ValueError):
     """A malformed s-expression or tree; the message names the token and the position."""
 
 

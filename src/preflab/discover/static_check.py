@@ -27,6 +27,8 @@ import ast
 import re
 import threading
 
+from preflab.errors import PreflabError
+
 __all__ = ["StaticViolation", "check_source", "ALLOWED_IMPORTS", "FORBIDDEN_NAMES"]
 
 ALLOWED_IMPORTS = ("torch", "math", "torch.nn", "torch.nn.functional")
@@ -54,7 +56,7 @@ _PARSE_LOCK = threading.Lock()
 _FRAME_ATTRIBUTE = re.compile(r"^(f|gi|cr|ag|tb|co|func)_")
 
 
-class StaticViolation(ValueError):
+class StaticViolation(PreflabError, ValueError):
     """A candidate the static check rejects; ``rule`` names the rule, ``line`` where it hit."""
 
     def __init__(self, rule: str, line: int, message: str):

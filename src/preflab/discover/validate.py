@@ -33,6 +33,7 @@ import math
 
 import torch
 
+from preflab.errors import PreflabError
 from preflab.objectives import ScoreBatch
 
 __all__ = ["CandidateInvalid", "validate", "random_pairs"]
@@ -41,7 +42,7 @@ SIZES = (1, 2, 7, 64)
 MARGIN_BATCHES = 8
 
 
-class CandidateInvalid(ValueError):
+class CandidateInvalid(PreflabError, ValueError):
     """A candidate that fails a validation check; ``check`` names it (the sandbox reports reason "invalid")."""
 
     def __init__(self, check: str, message: str):
