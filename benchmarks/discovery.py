@@ -2,7 +2,8 @@
 
     .venv/bin/python benchmarks/discovery.py lrml       # DiscoPOP (LRML) vs DPO on the tiny-model frontier, beta sweep
     .venv/bin/python benchmarks/discovery.py search     # program search (budget 200, games), then held-out checks
-    .venv/bin/python benchmarks/discovery.py throughput # 200 sandboxed validate jobs
+    .venv/bin/python benchmarks/discovery.py throughput # 200 sandboxed validate jobs (--jobs 40: the old test's)
+    .venv/bin/python benchmarks/discovery.py cpu-limit  # seconds until a 1 s CPU limit ends a busy loop
 
 lrml: the tiny fidelity (:mod:`preflab.discover.tiny`) on the sentiment task, every loss at every beta of the
 sweep (the sweep of BENCHMARKS.md's online-methods section), both losses from examples/discover run in the
@@ -134,17 +135,36 @@ def throughput(workers: int, n: int = 200) -> dict:
             "start_seconds": started}
 
 
+def cpu_limit(workers: int, repeats: int = 3) -> dict:
+    """How soon a CPU limit of 1 s ends an endless loop (the wall limit, 15 s, must not be what ends it)."""
+    loop = "def f(batch, beta):\n    while True:\n        pass\n"
+    limits = Limits(wall_s=15.0, cpu_s=1.0)
+    seconds, reasons = [], []
+    with Sandbox(limits=Limits(wall_s=20.0, cpu_s=20.0), workers=workers) as sb:
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            r = sb.run(loop, job="preflab.discover.validate:validate", limits=limits)
+            seconds.append(time.perf_counter() - t0)
+            reasons.append(r.reason)
+    print(f"a 1 s CPU limit ended a busy loop in {', '.join(f'{x:.2f}' for x in seconds)} s (wall clock, "
+          f"limit 15 s); reasons {reasons}")
+    return {"seconds": seconds, "reasons": reasons}
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("part", choices=["lrml", "search", "throughput"])
+    ap.add_argument("part", choices=["lrml", "search", "throughput", "cpu-limit"])
     ap.add_argument("--workdir", default="/tmp/preflab-discovery-bench")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--budget", type=int, default=200)
+    ap.add_argument("--jobs", type=int, default=200, help="throughput: how many validate jobs")
     args = ap.parse_args()
     work = Path(args.workdir)
     t0 = time.perf_counter()
     if args.part == "throughput":
-        result = throughput(args.workers)
+        result = throughput(args.workers, args.jobs)
+    elif args.part == "cpu-limit":
+        result = cpu_limit(args.workers)
     else:
         result = lrml(work, args.workers) if args.part == "lrml" else search(work, args.workers, args.budget)
     print(f"({time.perf_counter() - t0:.0f} s)")

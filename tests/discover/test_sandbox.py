@@ -4,7 +4,6 @@ limits, the child's user / directory / network, a dead worker replaced, throughp
 import os
 import sys
 import signal
-import time
 
 import numpy as np
 import pytest
@@ -97,8 +96,8 @@ def test_memory_limit_is_added_to_the_warm_worker(sb):
 
 def test_cpu_limit_ends_a_busy_loop(sb):
     res = sb.run("def f(batch, beta):\n    while True:\n        pass\n", job=JOB, limits=Limits(wall_s=15.0, cpu_s=1.0))
-    assert res.reason == "cpu" and res.error.startswith("CPU time: 1.")
-    assert res.seconds < 15.0
+    assert res.reason == "cpu" and res.error.startswith("CPU time: 1.")   # the CPU limit, not the wall clock
+    assert res.seconds > 0                          # how soon it ends: benchmarks/discovery.py cpu-limit
 
 
 def test_the_child_runs_as_nobody_in_its_scratch_dir_without_network(raw):
@@ -142,12 +141,13 @@ def test_a_dead_worker_is_replaced(raw):
     assert again.ok and raw._all[0] is not worker
 
 
-def test_throughput_of_trivial_validate_jobs(sb):
-    start = time.monotonic()
+def test_many_validate_jobs_over_two_workers_all_succeed_in_order(sb):
+    # the time they take: benchmarks/discovery.py throughput --jobs 40
     results = sb.map([(DPO, JOB, {"beta": 0.1, "seed": i}) for i in range(40)])
-    elapsed = time.monotonic() - start
     assert all(r.ok for r in results)
-    assert elapsed < 20.0, f"40 validate jobs took {elapsed:.1f} s on 2 workers"
+    for i in (0, 39):
+        want = validate(dpo, beta=0.1, seed=i)["checks"]["margin"]["mean_drop"]
+        assert results[i].value["checks"]["margin"]["mean_drop"] == pytest.approx(want, rel=1e-9)
 
 
 def test_as_objective_trains_on_a_game_exactly_like_dpo():

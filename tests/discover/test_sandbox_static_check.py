@@ -69,3 +69,23 @@ def test_the_first_violation_in_reading_order_is_reported():
 def test_source_must_be_text():
     with pytest.raises(StaticViolation, match="a candidate is Python source text, got bytes"):
         check_source(b"def f(b, beta): return 0")
+
+
+@pytest.mark.parametrize("code, words", [
+    ("import torch, os\ndef f(b, beta):\n    return 0", "import of 'os'"),
+    ("import math, torch, subprocess\ndef f(b, beta):\n    return 0", "import of 'subprocess'"),
+    ("def f(b, beta):\n    import torch, os as o\n    return 0", "import of 'os'"),
+    ("from torch.nn import functional, parameter\ndef f(b, beta):\n    return 0",
+     "'torch.nn.functional, torch.nn.parameter'"),
+    ("from torch import nn, load\ndef f(b, beta):\n    return 0", "'torch.nn, torch.load'"),
+])
+def test_every_name_of_a_multi_name_import_is_checked(code, words):
+    # a forbidden name after an allowed one in the same statement must not slip through
+    with pytest.raises(StaticViolation) as info:
+        check_source(code)
+    assert info.value.rule == "import"
+    assert words in str(info.value), str(info.value)
+
+
+def test_multi_name_imports_of_allowed_modules_pass():
+    assert check_source("import torch, math\nfrom torch import nn\ndef f(b, beta):\n    return 0") == "f"

@@ -1,6 +1,7 @@
 """The fast log-prob path equals the naive one (each prompt + completion alone, full log-softmax), in
 values and gradients, on tiny Llama and GPT-2 models and on the real SmolLM2."""
 
+import math
 from types import SimpleNamespace as Ex
 
 import pytest
@@ -67,6 +68,32 @@ def test_token_logprobs_gradients_and_sq_mass():
     probs = torch.softmax(h @ w.T, -1)
     torch.testing.assert_close(sq, torch.log((probs ** 2).sum(-1)), rtol=1e-10, atol=1e-10)
     assert not sq.requires_grad
+
+
+@pytest.mark.parametrize("dtype, atol", [(torch.float64, 1e-10), (torch.float32, 1e-4)])
+def test_token_logprobs_is_stable_for_large_logits(dtype, atol):
+    # logits near 1000: exp overflows in float64 (and far earlier in float32), so a naive
+    # log(exp(x).sum()) gives inf/nan; the log-sum-exp must match torch.log_softmax
+    g = torch.Generator().manual_seed(1)
+    V = 9
+    logits = (1000 + 5 * torch.randn(6, V, dtype=torch.float64, generator=g)).to(dtype)
+    logits[0, :] = torch.tensor([1500.0, 1000.0, -1000.0, 0.0, 1400.0, 3.0, 1200.0, 1500.0, -5.0], dtype=dtype)
+    h = logits.clone().requires_grad_(True)
+    w = torch.eye(V, dtype=dtype, requires_grad=True)        # hidden @ w.T == logits exactly
+    t = torch.tensor([0, 3, 8, 1, 5, 2])
+    lp, sq = token_logprobs(h, w, t, chunk_tokens=4, with_sq_mass=True)
+    assert lp.dtype == dtype and torch.isfinite(lp).all() and torch.isfinite(sq).all()
+    ref_h = logits.clone().requires_grad_(True)
+    ref_all = torch.log_softmax(ref_h, -1)
+    ref = ref_all.gather(1, t[:, None])[:, 0]
+    torch.testing.assert_close(lp, ref.detach(), rtol=0, atol=atol)
+    # row 0: two ties at 1500, every other logit >= 100 below, so log p(target 0) = -log 2
+    torch.testing.assert_close(lp[0], torch.tensor(-math.log(2), dtype=dtype), rtol=0, atol=atol)
+    torch.testing.assert_close(sq, torch.log((ref_all.detach().exp() ** 2).sum(-1)), rtol=0, atol=atol)
+    lp.sum().backward()
+    ref.sum().backward()
+    assert torch.isfinite(h.grad).all()
+    torch.testing.assert_close(h.grad, ref_h.grad, rtol=0, atol=atol)
 
 
 def test_frozen_head_gets_no_gradient():

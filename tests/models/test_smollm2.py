@@ -2,7 +2,6 @@
 the first run converts, ~40 s; later runs reuse it)."""
 
 import json
-import time
 
 import pytest
 import torch
@@ -26,16 +25,13 @@ def test_converted_folder_holds_a_plain_checked_model(smollm2_dir):
     assert manifest["check"]["max_abs_logit_diff"] <= TOLERANCE
 
 
-def test_second_call_reuses_the_cache_and_reload_is_fast(smollm2_dir):
-    stamp = (smollm2_dir / MANIFEST).stat().st_mtime_ns
-    start = time.perf_counter()
+def test_second_call_reuses_the_cache_and_reloads_it(smollm2_dir):
+    # no conversion: the cached files are not rewritten (load times: benchmarks/smollm2_load.py)
+    stamps = {name: (smollm2_dir / name).stat().st_mtime_ns for name in (MANIFEST, "model.safetensors")}
     assert ensure_smollm2() == smollm2_dir
-    assert time.perf_counter() - start < 1.0
-    start = time.perf_counter()
     model, tokenizer = load_model("smollm2"), load_tokenizer("SmolLM2-135M-Instruct")
-    seconds = time.perf_counter() - start
-    assert seconds < 5.0, f"reloading the converted SmolLM2 took {seconds:.1f} s"
-    assert (smollm2_dir / MANIFEST).stat().st_mtime_ns == stamp
+    assert {name: (smollm2_dir / name).stat().st_mtime_ns for name in stamps} == stamps
+    assert len(tokenizer) == 49152
     assert sum(p.numel() for p in model.parameters()) == 134_515_008
     assert model.dtype == torch.float32 and model.config._attn_implementation == "sdpa"
 

@@ -134,6 +134,22 @@ def test_seeded_sampling_repeats(client):
     assert draw(5) == first and draw(6) != first and first[0] != first[1]
 
 
+def test_temperature_and_top_p_reach_the_sampler(client):
+    # at temperature 1 over 49,152 near-uniform tokens, samples never repeat the greedy text by chance; a
+    # near-zero temperature, or a top_p that keeps only the top token, must give exactly the greedy text
+    def texts(**kw):
+        r = client.chat.completions.create(model="tiny", messages=MESSAGES, max_tokens=6, n=3, seed=7, **kw)
+        return [c.message.content for c in r.choices]
+    greedy = texts(temperature=0)
+    assert len(set(greedy)) == 1 and greedy[0]
+    assert all(t != greedy[0] for t in texts(temperature=1.0))         # the control
+    assert texts(temperature=1e-4) == greedy
+    assert texts(temperature=1.0, top_p=1e-6) == greedy
+    legacy = client.completions.create(model="tiny", prompt="Hello", max_tokens=6, n=2, seed=7, temperature=1e-4)
+    plain = client.completions.create(model="tiny", prompt="Hello", max_tokens=6, temperature=0).choices[0].text
+    assert [c.text for c in legacy.choices] == [plain] * 2
+
+
 def test_models_and_bad_requests(client, server, tiny_lm):
     assert [m.id for m in client.models.list().data] == ["tiny"]
     with pytest.raises(openai.BadRequestError) as err:
