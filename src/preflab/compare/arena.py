@@ -31,6 +31,7 @@ from preflab.arena.pairs import PairCounts
 from preflab.arena.ranks import arena_ranks
 from preflab.arena.ratings import SCALE, Ratings, ratings_from_theta
 from preflab.games import duality_gap, maximal_lottery
+from preflab.online.evaluate import slot_pairs
 
 __all__ = ["draw_answers", "policy_matrix", "method_level", "fractional_ratings", "lottery", "final_arena"]
 
@@ -39,23 +40,21 @@ def draw_answers(task, policies: Sequence[Path], samples: int, seed: int, temper
                  log: Callable[[str], None] = print) -> List[List[List[str]]]:
     """``out[p][i][j]``: the j-th of ``samples`` completions of task prompt i by policy p, each policy drawn with
     the same ``seed``."""
-    import torch
-    from transformers import AutoModelForCausalLM
     from transformers.utils import logging as hf_logging
 
     from preflab.online.evaluate import decode
-    from preflab.online.rollout import sample
+    from preflab.online.rollout import load_policy, sample, suppressed_ids
 
     tok = task.tokenizer()
     eos, pad = tok.eos_token_id, tok.pad_token_id
-    suppress = sorted({tok.pad_token_id, tok.bos_token_id, tok.unk_token_id} - {eos, None})
+    suppress = suppressed_ids(tok)
     ids = [tok(p)["input_ids"] for p in task.prompts()]
     out = []
     bars = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()               # one "Loading weights" bar per policy says nothing here
     try:
         for k, path in enumerate(policies):
-            model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+            model = load_policy(path)
             drawn = sample(model, ids, samples, max_new_tokens=task.max_new_tokens, eos_id=eos, pad_id=pad,
                            temperature=temperature, seed=seed, suppress_ids=suppress)
             out.append(decode(tok, drawn))
@@ -75,11 +74,7 @@ def policy_matrix(oracle, prompts: Sequence[str], answers: Sequence[Sequence[Seq
     S, Q, C = np.zeros((n, n)), np.zeros((n, n)), np.zeros((n, n))
     for i in range(n):
         for j in range(i + 1, n):
-            p, a, b = [], [], []
-            for prompt, xs, ys in zip(prompts, answers[i], answers[j]):
-                for x, y in zip(xs, ys):
-                    p.append(prompt), a.append(x), b.append(y)
-            y = np.asarray(oracle.compare(p, a, b), dtype=float)
+            y = np.asarray(oracle.compare(*slot_pairs(prompts, answers[i], answers[j])), dtype=float)
             m = float(y.size)
             S[i, j], Q[i, j], C[i, j] = y.sum(), (y ** 2).sum(), m
             S[j, i], Q[j, i], C[j, i] = m - y.sum(), ((1 - y) ** 2).sum(), m

@@ -40,7 +40,7 @@ from preflab.data import PreferenceExample
 from preflab.engine import logprobs_for
 from preflab.objectives import ScoreBatch
 from preflab.online.evaluate import kl_to_reference
-from preflab.online.rollout import sample
+from preflab.online.rollout import sample, suppressed_ids
 from preflab.online.sft import supervised_finetune
 from preflab.tasks import get_task
 
@@ -89,7 +89,7 @@ def prepare(run_dir, seed: int = 0, pairs: int = 256, sft_steps: int = 150, sft_
     task = get_task(name)
     tok = task.tokenizer()
     pad, eos = tok.pad_token_id, tok.eos_token_id
-    suppress = sorted({tok.pad_token_id, tok.bos_token_id, tok.unk_token_id} - {eos, None})
+    suppress = suppressed_ids(tok)
     model = task.model(seed=seed)
     sft = task.sft_examples(sft_examples, seed)
     data = [(tok(p)["input_ids"], tok(" " + c, add_special_tokens=False)["input_ids"] + [eos]) for p, c in sft]

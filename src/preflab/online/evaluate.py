@@ -22,16 +22,21 @@ import torch
 from preflab.data import PreferenceExample
 from preflab.engine import logprobs_for
 
-__all__ = ["win_rate", "kl_to_reference", "pool_gap", "response_gap", "round_metrics", "player_gap"]
+__all__ = ["slot_pairs", "win_rate", "kl_to_reference", "pool_gap", "response_gap", "round_metrics", "player_gap"]
 
 
-def win_rate(oracle, prompts: Sequence[str], first: Sequence[Sequence[str]], second: Sequence[Sequence[str]]) -> float:
-    """Mean P(first preferred to second) over prompts and sample slots (first[i][j] against second[i][j])."""
+def slot_pairs(prompts: Sequence[str], first: Sequence[Sequence[str]], second: Sequence[Sequence[str]]) -> tuple:
+    """The comparisons of two policies' samples, slot against slot: (prompts, first[i][j], second[i][j]) lists."""
     p, a, b = [], [], []
     for prompt, xs, ys in zip(prompts, first, second):
         for x, y in zip(xs, ys):
             p.append(prompt), a.append(x), b.append(y)
-    return float(np.mean(oracle.compare(p, a, b)))
+    return p, a, b
+
+
+def win_rate(oracle, prompts: Sequence[str], first: Sequence[Sequence[str]], second: Sequence[Sequence[str]]) -> float:
+    """Mean P(first preferred to second) over prompts and sample slots (first[i][j] against second[i][j])."""
+    return float(np.mean(oracle.compare(*slot_pairs(prompts, first, second))))
 
 
 @torch.no_grad()

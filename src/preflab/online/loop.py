@@ -26,11 +26,10 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
 import numpy as np
-import torch
 
 from .evaluate import decode, player_gap, round_metrics, win_rate
 from .methods import LOOP_PARAMS, build_round, get_method
-from .rollout import sample
+from .rollout import load_policy, sample, suppressed_ids
 from .sft import supervised_finetune
 
 __all__ = ["OnlineConfig", "run_online"]
@@ -89,7 +88,7 @@ def run_online(cfg: OnlineConfig, log: Callable[[str], None] = print, oracle=Non
     tok, truth = task.tokenizer(), task.oracle()
     labeller = oracle if oracle is not None else truth
     pad, eos = tok.pad_token_id, tok.eos_token_id
-    specials = dict(suppress_ids=sorted({tok.pad_token_id, tok.bos_token_id, tok.unk_token_id} - {eos, None}))
+    specials = dict(suppress_ids=suppressed_ids(tok))
     encode = lambda texts: [tok(t)["input_ids"] for t in texts]          # noqa: E731
     metrics_path = out / "metrics.json"
     metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {"task": task.name, "methods": {}}
@@ -131,7 +130,7 @@ def run_online(cfg: OnlineConfig, log: Callable[[str], None] = print, oracle=Non
             samples_of[key] = (ids, decode(tok, ids))
         return samples_of[key]
 
-    ref_model = _load(sft_dir)
+    ref_model = load_policy(sft_dir)
     eval_samples(sft_dir, ref_model)
 
     ctx = _Context(cfg, task, tok, truth, labeller, out, sft_dir, ref_model, eval_prompts, eval_ids, eval_samples,
@@ -155,7 +154,7 @@ def run_online(cfg: OnlineConfig, log: Callable[[str], None] = print, oracle=Non
             policy_dir = history[-1]
             prompts, prompt_ids, rng = ctx.round_prompts(r)
             if method.mixture:          # Nash-MD: y from pi_t, y' from the geometric mixture with the reference
-                policy = _load(policy_dir)
+                policy = load_policy(policy_dir)
                 kw = dict(max_new_tokens=task.max_new_tokens, eos_id=eos, pad_id=pad, temperature=cfg.temperature,
                           **specials)
                 ys = sample(policy, prompt_ids, 1, seed=cfg.seed * 1000 + r, **kw)
@@ -237,7 +236,7 @@ class _Context:
 
     def evaluate(self, history: List[Path], oracle=None) -> dict:
         """The newest policy of ``history`` (the SFT policy first) against the reference and every earlier one."""
-        policy = _load(history[-1])
+        policy = load_policy(history[-1])
         samples = [self.eval_samples(h) for h in history[:-1]] + [self.eval_samples(history[-1], policy)]
         row = round_metrics(oracle or self.truth, self.eval_prompts, self.eval_ids, policy, self.ref_model, samples,
                             self.tok.pad_token_id)
@@ -255,8 +254,8 @@ def _opponents(name: str, method, params: dict, history: List[Path]) -> tuple:
     of the missing ones are dropped (the rest renormalise). EO-MNPO adds the fixed ``external`` checkpoints
     after them; ``weights`` then lists the history's weights followed by the externals'."""
     external = [Path(e) for e in (params.get("external") or [])]
-    if name == "eo_mnpo" and not external:
-        raise ValueError("eo_mnpo needs external opponents: params: {eo_mnpo: {external: [CHECKPOINT, ...]}}")
+    if method.external and not external:
+        raise ValueError(f"{name} needs external opponents: params: {{{name}: {{external: [CHECKPOINT, ...]}}}}")
     for e in external:
         if not (e / "config.json").exists():
             raise ValueError(f"{name}: external opponent {e} is not a model folder (no config.json)")
@@ -331,17 +330,15 @@ def _run_players(ctx: _Context, name: str, method, rows: list, save: Callable) -
             count += len(examples)
         for i in range(n):
             histories[i].append(new[i])
-        players = []
-        finals = [ctx.eval_samples(d, _load(d))[1] for d in new]
+        players = [ctx.evaluate(histories[i]) for i in range(n)]     # draws (and caches) each player's samples
+        finals = [ctx.eval_samples(d)[1] for d in new]
         seen = [[y for h in histories for d in h for y in ctx.eval_samples(d)[1][p]] for p in range(len(ctx.eval_prompts))]
         ref_texts = ctx.eval_samples(ctx.sft_dir)[1]
-        for i in range(n):
-            row_i = ctx.evaluate(histories[i])
+        for i, row_i in enumerate(players):
             row_i.update(player=i, oracle=labels_of[i], policy=str(new[i].relative_to(out)),
                          win_rate_vs_ref_own=win_rate(oracles[i], ctx.eval_prompts, finals[i], ref_texts),
                          gap=player_gap(oracles[i], ctx.eval_prompts, seen, finals[i],
                                         [finals[j] for j in range(n) if j != i]))
-            players.append(row_i)
         row = {key: float(np.mean([p[key] for p in players])) for key in ("win_rate_vs_ref", "kl", "duality_gap",
                                                                            "response_gap")}
         row.update(round=r + 1, examples=count, seconds=time.perf_counter() - t0, policy=players[0]["policy"],
@@ -356,7 +353,7 @@ def _run_players(ctx: _Context, name: str, method, rows: list, save: Callable) -
 
 def _hf_draw(model_dir: Path, model, prompt_ids, k: int, **kw):
     """HF ``generate`` on ``model`` (loaded from ``model_dir`` when not given)."""
-    return sample(model if model is not None else _load(model_dir), prompt_ids, k, **kw)
+    return sample(model if model is not None else load_policy(model_dir), prompt_ids, k, **kw)
 
 
 def _vllm_draw(model_dir: Path, model, prompt_ids, k: int, **kw):
@@ -373,11 +370,6 @@ def _sampler(mode: str):
     if mode == "vllm" and not vllm_available():
         raise ValueError("rollout='vllm' needs vLLM installed and a CUDA GPU; use rollout='hf' or 'auto'")
     return _vllm_draw if mode == "vllm" or (mode == "auto" and vllm_available()) else _hf_draw
-
-
-def _load(path: Path):
-    from transformers import AutoModelForCausalLM
-    return AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
 
 
 def _prefs(oracle, labels, prompt: str, responses: List[str], mode: str, rng) -> np.ndarray:

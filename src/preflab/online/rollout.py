@@ -12,7 +12,20 @@ from typing import List, Optional, Sequence
 
 import torch
 
-__all__ = ["sample", "GeometricMixture"]
+__all__ = ["sample", "GeometricMixture", "load_policy", "suppressed_ids"]
+
+
+def load_policy(path):
+    """A saved policy for sampling and scoring: float32, in eval mode."""
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+
+
+def suppressed_ids(tokenizer) -> List[int]:
+    """The token ids a rollout never samples: padding, BOS and unknown (EOS stays: it ends a response)."""
+    eos = tokenizer.eos_token_id
+    return sorted({tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.unk_token_id} - {eos, None})
 
 
 class GeometricMixture:
