@@ -112,6 +112,7 @@ class Method:
     params: Dict = field(default_factory=dict)  # the objective's hyperparameters
     train: Dict = field(default_factory=dict)   # training settings the method needs (EGPO: the extragradient step)
     players: bool = False                       # HT-MNPO: several players trained side by side
+    external: bool = False                      # EO-MNPO: fixed external checkpoints must join the opponents
     summary: str = ""
 
 
@@ -139,7 +140,8 @@ METHODS: Dict[str, Method] = {m.name: m for m in [
            summary="INPO: no-regret learning against pi_t, regularized toward the initial policy"),
     Method("mnpo", "mnpo", 4, best_vs_worst, "pairwise", opponents=2, params=dict(_NASH_SCALE, ratio=1 / 3),
            summary="TD-MNPO: INPO against the last n policies (history n, weights most recent first)"),
-    Method("eo_mnpo", "mnpo", 4, best_vs_worst, "pairwise", opponents=1, params=dict(_NASH_SCALE, ratio=1 / 3),
+    Method("eo_mnpo", "mnpo", 4, best_vs_worst, "pairwise", opponents=1, external=True,
+           params=dict(_NASH_SCALE, ratio=1 / 3),
            summary="EO-MNPO: MNPO with fixed external checkpoints among the opponents (external, weights)"),
     Method("ht_mnpo", "mnpo", 4, best_vs_worst, "pairwise", players=True, params=dict(_NASH_SCALE, ratio=1 / 3),
            summary="HT-MNPO: n players side by side, each with its own oracle, against the others' policies"),
