@@ -137,8 +137,7 @@ def _plot_frontier(res: dict, path: Path) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     ratings = (res.get("ratings") or {}).get("ratings", {})
     for i, m in enumerate(METHODS):
-        pts = \
-            sorted(((res["methods"][_point(m, v)]["kl"]["mean"], _point(m, v)) for v in SWEEP[m][1]))
+        pts = sorted((res["methods"][_point(m, v)]["kl"]["mean"], _point(m, v)) for v in SWEEP[m][1])
         kl = [res["methods"][n]["kl"] for _, n in pts]
         wr = [res["methods"][n]["win_rate_vs_ref"] for _, n in pts]
         x = [k["mean"] for k in kl]

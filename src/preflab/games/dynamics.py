@@ -554,13 +554,15 @@ def _mnpo_steps(name: str, game: Game, log_pi: np.ndarray, eta: float, history: 
         yield log_pi
 
 
+_MNPO_META = dict(iterations=300, regularized=True, averaged=False,
+                  target="the beta-regularized Nash equilibrium (last iterate) with past iterates as opponents; "
+                         "a fixed point against the population otherwise",
+                  paper="Multiplayer Nash Preference Optimization", arxiv="2509.23102", hypers=_MNPO_HYPERS)
+
+
 @algorithm("mnpo",
            summary="MNPO: geometric mean of the opponents (past iterates or a population) x exp(win rate vs pi_t / "
-                   "eta): its regression's minimizer",
-           iterations=300, regularized=True, averaged=False,
-           target="the beta-regularized Nash equilibrium (last iterate) with past iterates as opponents; "
-                  "a fixed point against the population otherwise",
-           paper="Multiplayer Nash Preference Optimization", arxiv="2509.23102", hypers=_MNPO_HYPERS)
+                   "eta): its regression's minimizer", **_MNPO_META)
 def mnpo(game: Game, log_pi: np.ndarray, eta: float, history: int, weights, population) -> Iterator[np.ndarray]:
     """MNPO (Multiplayer Nash Preference Optimization, arXiv 2509.23102, the regression of Eq. 13-15 with the
     released code's reference term, ``smiles724/MNPO``): with opponents pi_j, weights lambda_j (sum 1),
@@ -586,11 +588,7 @@ def mnpo(game: Game, log_pi: np.ndarray, eta: float, history: int, weights, popu
 
 @algorithm("mnpo_eq10",
            summary="MNPO as v3 Eq. 10 writes it: geometric mean of the opponents x exp(weighted win rate against "
-                   "them / eta)",
-           iterations=300, regularized=True, averaged=False,
-           target="the beta-regularized Nash equilibrium (last iterate) with past iterates as opponents; "
-                  "a fixed point against the population otherwise",
-           paper="Multiplayer Nash Preference Optimization", arxiv="2509.23102", hypers=_MNPO_HYPERS)
+                   "them / eta)", **_MNPO_META)
 def mnpo_eq10(game: Game, log_pi: np.ndarray, eta: float, history: int, weights,
               population) -> Iterator[np.ndarray]:
     """MNPO's closed-form update as the paper writes it (arXiv 2509.23102, v1 Eq. 11 / v3 Eq. 10, with the
@@ -770,6 +768,17 @@ def get_algorithm(name: str) -> Algorithm:
                      "or 'objective:<name>' for any registered objective)")
 
 
+def collect_iterates(steps: Iterator[np.ndarray], init: np.ndarray, iterations: int, callback) -> list:
+    """``init`` and the first ``iterations`` policies of a dynamics' log-policy generator, calling ``callback(t)``
+    after each."""
+    iterates = [init]
+    for t in range(1, int(iterations) + 1):
+        iterates.append(np.exp(next(steps)))
+        if callback is not None:
+            callback(t)
+    return iterates
+
+
 def check_run_arguments(iterations, samples, every, callback) -> None:
     """The run settings every dynamics runner takes: whole numbers in range and a callable callback."""
     for name, value, low in (("iterations", iterations, 0), ("samples", samples, 1), ("every", every, 1)):
@@ -810,11 +819,7 @@ def run_dynamics(P, algorithm: str, beta: float, ref=None, iterations: Optional[
     hp = algo.resolve(hyper)
     game = Game(P, float(beta), ref, bool(sampled), int(samples), np.random.default_rng(seed))
     steps = algo.run(game, np.log(init), **hp)
-    iterates = [init]
-    for t in range(1, int(iterations) + 1):
-        iterates.append(np.exp(next(steps)))
-        if callback is not None:
-            callback(t)
+    iterates = collect_iterates(steps, init, iterations, callback)
     params = {**{k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in hp.items()},
               "samples": int(samples) if sampled else None, "seed": seed if sampled else None}
     return Trajectory.record(algo.name, P, beta, ref, iterates, every=int(every), params=params, sampled=bool(sampled))

@@ -37,7 +37,7 @@ from typing import Callable, Iterator, Optional
 import numpy as np
 from scipy.special import logsumexp, softmax
 
-from .dynamics import Algorithm, Game, Hyper, _INPO_ETA, _inpo_ratio, check_run_arguments, normalize
+from .dynamics import Algorithm, Game, Hyper, _INPO_ETA, _inpo_ratio, check_run_arguments, collect_iterates, normalize
 from .equilibria import kl
 from .preferences import check_policy, check_preference
 
@@ -287,11 +287,7 @@ def run_general_sum(Ps, algorithm: str = "ht_mnpo", beta: float = 0.1, ref=None,
     rng = np.random.default_rng(seed)
     games = [Game(P, beta, ref, bool(sampled), int(samples), rng) for P in Ps]
     steps = algo.run(games, np.log(init), **hp)
-    iterates = [init]
-    for t in range(1, int(iterations) + 1):
-        iterates.append(np.exp(next(steps)))
-        if callback is not None:
-            callback(t)
+    iterates = collect_iterates(steps, init, iterations, callback)
     params = {**hp, "samples": int(samples) if sampled else None, "seed": seed if sampled else None}
     return GeneralSumTrajectory.record(algo.name, Ps, beta, ref, iterates, every=int(every), params=params,
                                        sampled=bool(sampled))
